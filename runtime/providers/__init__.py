@@ -1,0 +1,1 @@
+"""LLM providers: turn our messages and tools into one streamed generation."""

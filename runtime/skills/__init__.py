@@ -1,0 +1,2 @@
+"""Skills: where an Expert's tools come from (the built-in `@perstack/base`, MCP servers,
+interactive tools and delegates)."""
