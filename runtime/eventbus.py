@@ -1,0 +1,50 @@
+"""Where events go: stdout (one JSON line each), the workspace's event files, listeners.
+
+stdout carries events and nothing else. A listener that raises is logged and skipped; the
+events after it still reach everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TextIO
+
+from runtime.events import Event, RunEvent
+from runtime.storage import WorkspaceStore
+
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(
+        self,
+        *,
+        stdout: TextIO | None = None,
+        store: WorkspaceStore | None = None,
+        listeners: list[Listener] | None = None,
+    ) -> None:
+        self._stdout = stdout
+        self._store = store
+        self._listeners: list[Listener] = list(listeners or [])
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: Event) -> None:
+        line = event.to_json()
+        if self._stdout is not None:
+            self._stdout.write(line + "\n")
+            self._stdout.flush()
+        if self._store is not None:
+            step = event.step_number if isinstance(event, RunEvent) else 0
+            self._store.write_event(
+                event.job_id, event.run_id, event.timestamp, step, event.type, line.encode()
+            )
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a listener's fault must not cost the others their events
+                logger.exception("event listener %r failed on %s", listener, event.type)
