@@ -1,0 +1,164 @@
+"""The `perstack` command: `run` (JSON events on stdout) and `start` (the same run, shown
+for a person).
+
+Exit codes of `run` and `start`:
+  0    the run completed
+  1    the run stopped on an error (LLM, skill, storage); the last checkpoint says why
+  2    bad usage or configuration; nothing was run
+  3    the run reached maxSteps; resume it with a higher --max-steps
+  4    the run is waiting for an answer to an interactive tool (see --continue -i)
+  130  interrupted by SIGINT, 143 by SIGTERM; a final checkpoint was written
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from runtime.config import find_config, load_config, load_env_files
+from runtime.errors import PerstackError
+from runtime.executor import ExecutionRequest, execute
+from runtime.version import RUNTIME_VERSION
+
+logger = logging.getLogger("runtime.cli")
+
+EXIT_COMPLETED = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MAX_STEPS = 3
+EXIT_WAITING_FOR_INPUT = 4
+_EXIT_BY_STATUS = {
+    "completed": EXIT_COMPLETED,
+    "stoppedByError": EXIT_ERROR,
+    "stoppedByExceededMaxSteps": EXIT_MAX_STEPS,
+    "stoppedByInteractiveTool": EXIT_WAITING_FOR_INPUT,
+    "stoppedByDelegate": EXIT_WAITING_FOR_INPUT,
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("expert", help="the Expert's key in perstack.toml")
+    parser.add_argument("query", help="what to ask the Expert")
+    parser.add_argument("--config", help="path to perstack.toml (default: nearest one)")
+    parser.add_argument(
+        "--workspace", help="folder the Expert works in and checkpoints go to (default: .)"
+    )
+    parser.add_argument("--provider", help="LLM provider: anthropic or scripted")
+    parser.add_argument("--model", help="model name (default: `model` in perstack.toml)")
+    parser.add_argument("--script", help="script file for the scripted provider")
+    parser.add_argument("--max-steps", type=_positive_int, help="steps before stopping")
+    parser.add_argument("--max-retries", type=int, help="retries of a failed generation")
+    parser.add_argument("--timeout", type=_positive_int, help="per-generation timeout, ms")
+    parser.add_argument("--job-id", help="id for the job (default: a new one)")
+    parser.add_argument(
+        "--env-path", action="append", default=[], help="extra env file (repeatable)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logs on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perstack",
+        description="Run Perstack Experts.",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"perstack {RUNTIME_VERSION}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run an Expert; JSON events on stdout")
+    _add_run_arguments(run)
+    start = commands.add_parser("start", help="run an Expert and show it live for a person")
+    _add_run_arguments(start)
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        for noisy in ("httpx", "httpcore", "anthropic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _request(args: argparse.Namespace) -> ExecutionRequest:
+    loaded = load_config(find_config(args.config))
+    load_env_files(loaded, args.env_path)
+    workspace = Path(args.workspace or ".").resolve()
+    workspace.mkdir(parents=True, exist_ok=True)
+    return ExecutionRequest(
+        loaded=loaded,
+        expert_key=args.expert,
+        query=args.query,
+        workspace=workspace,
+        provider=args.provider,
+        model=args.model,
+        script=args.script,
+        max_steps=args.max_steps,
+        max_retries=args.max_retries,
+        timeout_ms=args.timeout,
+        job_id=args.job_id,
+        verbose=args.verbose,
+    )
+
+
+async def _run(args: argparse.Namespace) -> int:
+    request = _request(args)
+    stdout: TextIO | None = sys.stdout
+    if args.command == "start":
+        from runtime.display import HumanDisplay
+
+        request.listeners.append(HumanDisplay(sys.stdout))
+        stdout = None
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        logger.warning("received %s: stopping the run", signal.Signals(signum).name)
+        received.append(signum)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        outcome = await execute(request, stdout)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return 128 + received[0]
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return _EXIT_BY_STATUS.get(outcome.status, EXIT_ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return asyncio.run(_run(args))
+    except PerstackError as error:
+        sys.stderr.write(f"perstack: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
