@@ -1,0 +1,52 @@
+# The Perstack runtime image: `perstack run` and its runtime dependencies, nothing else
+# (no Prefect, pyarrow or duckdb). Callers pass only the Expert key and the query:
+#
+#   docker run --rm -v "$PWD/ws:/workspace" perstack-runtime:latest my-expert "the query"
+#
+# Building needs neither a registry nor network access from inside the build: the
+# project and its dependencies come from a wheelhouse built on the host, and the base
+# image can be one built locally (see docker/README.md):
+#
+#   .ci/setup-docker.sh                      # all of it, idempotently
+#   # or by hand:
+#   docker/build-base-image.sh perstack-base:bookworm python3
+#   docker/build-wheelhouse.sh               # -> build/wheelhouse/
+#   docker build --build-arg BASE_IMAGE=perstack-base:bookworm \
+#                --build-arg CONFIG_DIR=examples/hello -t perstack-runtime:latest .
+#
+# BASE_IMAGE must provide python3 (3.11, as the wheelhouse is built for it) and useradd.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS install
+# pip comes from its own wheel in the wheelhouse, so the base needs no pip or ensurepip,
+# and it stays out of the final image.
+COPY build/wheelhouse /wheels
+RUN set -- /wheels/pip-*.whl \
+ && python3 -m venv --without-pip /opt/perstack \
+ && /opt/perstack/bin/python3 "$1/pip" install --no-index --find-links=/wheels \
+        --no-cache-dir --disable-pip-version-check --quiet perstack-py \
+ && rm -rf /opt/perstack/lib/python3.11/site-packages/flows \
+          /opt/perstack/lib/python3.11/site-packages/analytics \
+ && /opt/perstack/bin/python3 -m compileall -q /opt/perstack/lib
+
+FROM ${BASE_IMAGE}
+ARG CONFIG_DIR=examples/hello
+ARG PERSTACK_UID=10001
+RUN groupadd --gid "${PERSTACK_UID}" perstack \
+ && useradd --uid "${PERSTACK_UID}" --gid "${PERSTACK_UID}" --no-create-home \
+        --home-dir /workspace --shell /usr/sbin/nologin perstack \
+ && mkdir -p /workspace /app \
+ && chown perstack:perstack /workspace
+COPY --from=install /opt/perstack /opt/perstack
+COPY ${CONFIG_DIR}/perstack.toml ${CONFIG_DIR}/perstack.lock /app/
+# HOME on the tmpfs: the root filesystem is mounted read-only at run time.
+ENV PATH=/opt/perstack/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/tmp \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    LANG=C.UTF-8
+LABEL org.opencontainers.image.title="perstack-runtime" \
+      io.perstack.role="runtime-image"
+USER ${PERSTACK_UID}:${PERSTACK_UID}
+WORKDIR /workspace
+ENTRYPOINT ["perstack", "run", "--config", "/app/perstack.toml"]

@@ -1,0 +1,90 @@
+"""The launcher's own events, and the sink every event goes through.
+
+The launcher's events are the runtime's models (``dockerContainerStatus``,
+``proxyAccess``); they are built here alone. The sink hands each event (the container's
+stdout lines and the launcher's own) to the caller's callback and appends it to
+events.jsonl as it arrives; the proxy's log thread and the main thread share it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from runtime.events import DockerContainerStatus, ProxyAccess
+
+logger = logging.getLogger(__name__)
+
+EventCallback = Callable[[dict[str, Any]], None]
+ContainerStatus = Literal["starting", "running", "healthy", "unhealthy", "stopped", "error"]
+
+
+def container_status(
+    job_id: str, run_id: str, status: ContainerStatus, service: str, message: str | None = None
+) -> dict[str, Any]:
+    event = DockerContainerStatus(
+        job_id=job_id, run_id=run_id, status=status, service=service, message=message
+    )
+    return event.to_wire()
+
+
+def proxy_access(
+    job_id: str,
+    run_id: str,
+    action: Literal["allowed", "blocked"],
+    domain: str,
+    port: int,
+    reason: str | None,
+) -> dict[str, Any]:
+    event = ProxyAccess(
+        job_id=job_id, run_id=run_id, action=action, domain=domain, port=port, reason=reason
+    )
+    return event.to_wire()
+
+
+class EventSink:
+    """Appends each line to the events file (flushed at once) and calls the callback."""
+
+    def __init__(self, path: Path, callback: EventCallback | None) -> None:
+        self._file = path.open("ab")
+        self._callback = callback
+        self._lock = threading.Lock()
+        self.callback_errors = 0
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """A launcher event."""
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+        self._write(line, event)
+
+    def container_line(self, raw: bytes) -> None:
+        """One stdout line of the container, written verbatim; JSON objects go to the
+        callback too. Anything else is kept in the file but not parsed further."""
+        event: dict[str, Any] | None = None
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            logger.debug("stdout line of %d bytes is not JSON", len(raw))
+        else:
+            if isinstance(decoded, dict):
+                event = decoded
+        self._write(raw, event)
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def _write(self, line: bytes, event: dict[str, Any] | None) -> None:
+        with self._lock:
+            self._file.write(line + b"\n")
+            self._file.flush()
+            if event is None or self._callback is None:
+                return
+            try:
+                self._callback(event)
+            except Exception:  # the caller's code: report it, keep following the output
+                self.callback_errors += 1
+                logger.exception("event callback failed on a %r event", event.get("type"))

@@ -1,0 +1,181 @@
+"""One execution's egress proxy: an internal network, a squid container on it and on the
+egress network, and the thread that turns squid's access log into ``proxyAccess`` events.
+
+The execution's container joins only the internal network, which has no route out: the
+proxy is the one way out, and it lets through only the allowed domains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+import docker
+from flows.launcher.container import hardening, labels_for
+from flows.launcher.domains import domain_allowed
+from flows.launcher.engine import MANAGED_LABEL, ROLE_LABEL
+from flows.launcher.errors import ProxyStartError
+from flows.launcher.events import EventSink, container_status, proxy_access
+from flows.launcher.limits import MIB, Limits
+from flows.launcher.output import LineSplitter
+from flows.launcher.proxy_config import (
+    ACCESS_TAG,
+    PROXY_PORT,
+    REASON_ALLOWED,
+    REASON_FORBIDDEN_ADDRESS,
+    REASON_NOT_ALLOWED,
+    render_squid_config,
+)
+from flows.launcher.spec import LaunchSpec
+
+logger = logging.getLogger(__name__)
+
+EGRESS_NETWORK = "perstack-egress"  # the default of NetworkPolicy.egress_network
+# squid starts in well under a second here; a cold engine may take a few.
+PROXY_READY_TIMEOUT_SECONDS = 20.0
+# squid's shutdown_lifetime is 1 s; past this it is stopped by force.
+PROXY_STOP_SECONDS = 3
+# The log thread ends once the stopped proxy's stream closes.
+LOG_DRAIN_SECONDS = 5.0
+_READY_MARK = b"Accepting HTTP Socket connections"
+_PROXY_LIMITS = Limits(memory_bytes=256 * MIB, cpus=0.5, pids=64)
+
+
+def ensure_egress_network(
+    client: docker.DockerClient, name: str = EGRESS_NETWORK, labels: dict[str, str] | None = None
+) -> Network:
+    """The bridge network the proxies reach out through, created once and shared."""
+    with contextlib.suppress(docker.errors.NotFound):
+        return client.networks.get(name)
+    all_labels = {**(labels or {}), MANAGED_LABEL: "true", ROLE_LABEL: "egress"}
+    try:
+        return client.networks.create(name, driver="bridge", labels=all_labels)
+    except docker.errors.APIError:  # created meanwhile by a concurrent launch
+        return client.networks.get(name)
+
+
+class EgressProxy:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        spec: LaunchSpec,
+        execution_id: str,
+        ids: tuple[str, str],
+        sink: EventSink,
+        log_path: Path,
+    ) -> None:
+        self._client = client
+        self._spec = spec
+        self._execution_id = execution_id
+        self._sink = sink
+        self._log_path = log_path
+        self._job_id, self._run_id = ids
+        self._network: Network | None = None
+        self._container: Container | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def network_name(self) -> str:
+        return f"perstack-net-{self._execution_id}"
+
+    def start(self) -> str:
+        """Start the proxy and return its URL on the internal network."""
+        egress_network = self._spec.network.egress_network
+        labels = labels_for(self._spec, self._execution_id, "network")
+        ensure_egress_network(self._client, egress_network, dict(self._spec.labels))
+        self._network = self._client.networks.create(
+            self.network_name, driver="bridge", internal=True, labels=labels
+        )
+        self._sink.emit(container_status(self._job_id, self._run_id, "starting", "proxy"))
+        self._container = self._client.containers.create(**self._container_kwargs())
+        self._client.networks.get(egress_network).connect(self._container)
+        stream = self._client.api.attach(
+            self._container.id, stdout=True, stderr=True, stream=True, demux=True
+        )
+        self._thread = threading.Thread(
+            target=self._follow, args=(stream,), name="proxy-log", daemon=True
+        )
+        self._thread.start()
+        self._container.start()
+        if not self._ready.wait(PROXY_READY_TIMEOUT_SECONDS):
+            raise ProxyStartError(
+                f"the proxy was not ready after {PROXY_READY_TIMEOUT_SECONDS} s; "
+                f"see {self._log_path}"
+            )
+        self._container.reload()
+        address = self._container.attrs["NetworkSettings"]["Networks"][self.network_name]
+        self._sink.emit(container_status(self._job_id, self._run_id, "healthy", "proxy"))
+        return f"http://{address['IPAddress']}:{PROXY_PORT}"
+
+    def stop(self) -> None:
+        """Stop and remove the proxy and the internal network; safe to call at any point."""
+        if self._container is not None:
+            with contextlib.suppress(docker.errors.APIError):
+                self._container.stop(timeout=PROXY_STOP_SECONDS)
+            if self._thread is not None:
+                self._thread.join(LOG_DRAIN_SECONDS)
+            with contextlib.suppress(docker.errors.NotFound):
+                self._container.remove(force=True)
+            self._sink.emit(container_status(self._job_id, self._run_id, "stopped", "proxy"))
+            self._container = None
+        if self._network is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self._network.remove()
+            self._network = None
+
+    def _container_kwargs(self) -> dict[str, Any]:
+        config = render_squid_config(self._spec.network.domains)
+        return {
+            "image": self._spec.proxy_image,
+            "name": f"perstack-proxy-{self._execution_id}",
+            "environment": {"PERSTACK_SQUID_CONF": config},
+            "labels": labels_for(self._spec, self._execution_id, "proxy"),
+            "network": self.network_name,
+            "extra_hosts": dict(self._spec.network.proxy_hosts),
+            **hardening(_PROXY_LIMITS),
+        }
+
+    def _follow(self, stream: Any) -> None:
+        with self._log_path.open("ab") as log:
+            access = LineSplitter(lambda line: self._on_access_line(line, log))
+            cache_log = LineSplitter(lambda line: self._on_cache_log_line(line, log))
+            for out, err in stream:
+                if out:
+                    access.feed(out)
+                if err:
+                    cache_log.feed(err)
+            access.close()
+            cache_log.close()
+
+    def _on_cache_log_line(self, line: bytes, log: Any) -> None:
+        log.write(line + b"\n")
+        log.flush()
+        if _READY_MARK in line:
+            self._ready.set()
+
+    def _on_access_line(self, line: bytes, log: Any) -> None:
+        log.write(line + b"\n")
+        log.flush()
+        fields = line.decode(errors="replace").split("\t")
+        if len(fields) < 6 or fields[0] != ACCESS_TAG:
+            return
+        _, method, domain, port_text, squid_status, _http_status = fields[:6]
+        default_port = 443 if method == "CONNECT" else 80
+        port = int(port_text) if port_text.isdigit() else default_port
+        action: Literal["allowed", "blocked"] = "blocked" if "DENIED" in squid_status else "allowed"
+        if action == "allowed":
+            reason = REASON_ALLOWED
+        elif domain_allowed(domain, self._spec.network.domains):
+            reason = REASON_FORBIDDEN_ADDRESS
+        else:
+            reason = REASON_NOT_ALLOWED
+        self._sink.emit(proxy_access(self._job_id, self._run_id, action, domain, port, reason))
+        logger.info("proxy %s %s:%d (%s)", action, domain, port, reason)

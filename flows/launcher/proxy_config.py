@@ -1,0 +1,63 @@
+"""The squid configuration of one execution's allow-list proxy.
+
+Rules, in order: a name outside the allow-list is refused before any DNS lookup; an
+allowed name that resolves to a link-local, loopback or unspecified address (the cloud
+metadata service lives at 169.254.169.254) is refused too; the rest is let through. Each
+decision is written to stdout as one ``PERSTACK_ACCESS`` line, which the launcher turns
+into a ``proxyAccess`` event.
+"""
+
+from __future__ import annotations
+
+from flows.launcher.domains import domain_pattern
+
+PROXY_PORT = 3128
+ACCESS_TAG = "PERSTACK_ACCESS"
+REASON_NOT_ALLOWED = "domain not in the allow-list"
+REASON_FORBIDDEN_ADDRESS = "resolves to a link-local, loopback or unspecified address"
+REASON_ALLOWED = "domain in the allow-list"
+_FORBIDDEN_NETWORKS = (
+    "169.254.0.0/16",  # IPv4 link-local, cloud metadata services
+    "fe80::/10",  # IPv6 link-local
+    "127.0.0.0/8",  # the proxy's own loopback
+    "::1",
+    "0.0.0.0/8",
+    "fd00:ec2::254",  # a metadata service's IPv6 address
+)
+# An unanswered lookup must not hold a request for squid's default 30 s.
+DNS_TIMEOUT_SECONDS = 5
+
+
+def render_squid_config(domains: tuple[str, ...]) -> str:
+    lines = [
+        f"http_port {PROXY_PORT}",
+        "pid_filename /tmp/squid.pid",
+        "cache_log stdio:/dev/stderr",
+        "logfile_rotate 0",
+        "coredump_dir /tmp",
+        "cache deny all",
+        "cache_mem 8 MB",
+        "shutdown_lifetime 1 seconds",
+        f"dns_timeout {DNS_TIMEOUT_SECONDS} seconds",
+        "via off",
+        "forwarded_for delete",
+        "httpd_suppress_version_string on",
+        "visible_hostname perstack-proxy",
+        # The decision, as the client asked: method, host, port, squid status, HTTP status.
+        f"logformat perstack {ACCESS_TAG}\t%rm\t%>rd\t%>rP\t%Ss\t%>Hs",
+        "access_log stdio:/dev/stdout perstack",
+        "buffered_logs off",
+    ]
+    if domains:
+        patterns = " ".join(domain_pattern(d) for d in domains)
+        lines.append(f"acl allowed_domains dstdom_regex -i {patterns}")
+    else:
+        lines.append("acl allowed_domains dstdom_regex -i ^$")
+    lines += [
+        f"acl forbidden_addresses dst {' '.join(_FORBIDDEN_NETWORKS)}",
+        "http_access deny !allowed_domains",
+        "http_access deny forbidden_addresses",
+        "http_access allow allowed_domains",
+        "http_access deny all",
+    ]
+    return "\n".join(lines) + "\n"
