@@ -78,9 +78,7 @@ def load_script(path: str | Path) -> list[ScriptEntry]:
 
 def parse_script(raw: object, *, source: str = "<script>") -> list[ScriptEntry]:
     if not isinstance(raw, list):
-        raise ScriptError(
-            f"{source}: a script is a JSON array of turns, got {type(raw).__name__}"
-        )
+        raise ScriptError(f"{source}: a script is a JSON array of turns, got {type(raw).__name__}")
     return [parse_entry(item, where=f"{source}: turn {i}") for i, item in enumerate(raw)]
 
 
@@ -121,9 +119,7 @@ def _optional_str(item: dict[str, Any], key: str, where: str) -> str | None:
     return value
 
 
-def _optional_number(
-    item: dict[str, Any], key: str, where: str, kind: type[T]
-) -> T | None:
+def _optional_number(item: dict[str, Any], key: str, where: str, kind: type[T]) -> T | None:
     value = item.get(key)
     if value is None:
         return None
@@ -160,7 +156,7 @@ def _stream_error(value: object, where: str) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
-        raise ScriptError(f"{where}: 'stream_error' must be {{\"type\": ..., \"message\": ...}}")
+        raise ScriptError(f'{where}: \'stream_error\' must be {{"type": ..., "message": ...}}')
     return {"type": value["type"], "message": str(value.get("message", value["type"]))}
 
 
