@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from runtime.errors import ConfigError
@@ -97,6 +104,12 @@ class ProviderTable(_ConfigModel):
     # Other providers' settings have keys of their own (region, project, …): keep them
     # loadable; only anthropic's and scripted's are used.
     setting: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check_our_settings(self) -> ProviderTable:
+        if self.provider_name in SUPPORTED_PROVIDERS:
+            self.typed_setting()
+        return self
 
     def typed_setting(self) -> ProviderSetting:
         return ProviderSetting.model_validate(self.setting or {})

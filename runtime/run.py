@@ -208,7 +208,9 @@ class RunLoop:
 
     async def _generate(self, messages: list[AnyMessage], *, tools: bool) -> Generation:
         p = self.params
-        self._emit(StartGeneration.model_validate({**self._base(), "messages": messages}))
+        if tools:
+            # The run-result generation has no startGeneration of its own, as in the reference.
+            self._emit(StartGeneration.model_validate({**self._base(), "messages": messages}))
         request = GenerationRequest(
             model=p.model,
             messages=messages,
