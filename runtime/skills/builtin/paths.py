@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,17 +152,27 @@ class Workspace:
                     kind="NotFound",
                 ) from None
         except OSError as error:
-            raise _walk_error(error, part, shown) from None
+            raise _walk_error(error, fd, part, shown) from None
         with contextlib.suppress(FileExistsError):
             os.mkdir(part, dir_fd=fd)
         try:
             return os.open(part, _DIR_FLAGS, dir_fd=fd)
         except OSError as error:
-            raise _walk_error(error, part, shown) from None
+            raise _walk_error(error, fd, part, shown) from None
 
 
-def _walk_error(error: OSError, part: str, shown: str) -> ToolFailure:
-    if error.errno in (errno.ELOOP, errno.EMLINK):
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _walk_error(error: OSError, dir_fd: int, part: str, shown: str) -> ToolFailure:
+    # O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR on Linux, ELOOP elsewhere.
+    if error.errno in (errno.ELOOP, errno.EMLINK) or (
+        error.errno == errno.ENOTDIR and _is_link(dir_fd, part)
+    ):
         return ToolFailure(
             f"Access denied: {part!r} in {shown!r} became a symbolic link while the call ran.",
             kind="AccessDenied",

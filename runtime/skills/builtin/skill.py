@@ -1,10 +1,11 @@
 """``BuiltinSkill``: the `@perstack/base` tools, served in-process.
 
 Completion and todos: ``attemptCompletion`` answers ``{}`` when no todo is open and
-``{"remainingTodos": [...]}`` otherwise, as the reference does. The agent loop does not
-need to parse that text: right after an ``attemptCompletion`` call it asks
-``skill.open_todos()``; an empty list means the run may complete, anything else means the
-result goes back to the model and the run continues.
+``{"remainingTodos": [...]}`` otherwise, as the reference does (neither is an error
+result). The agent loop does not need to parse that text: right after an
+``attemptCompletion`` call it asks ``skill.has_open_todos()`` (or ``open_todos()`` for the
+items); False means the run may complete, True means the result goes back to the model
+and the run continues.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class BuiltinSkill:
         """The todos not yet completed (copies). Empty: ``attemptCompletion`` may end the run."""
         return self._todos.open_items()
 
+    def has_open_todos(self) -> bool:
+        """True while a todo is open: an ``attemptCompletion`` now must not end the run."""
+        return bool(self._todos.open_items())
+
     async def call_tool(self, tool_name: str, args: dict[str, Any]) -> ToolOutcome:
         if tool_name not in self._enabled:
             offered = ", ".join(sorted(self._enabled))
@@ -113,7 +118,8 @@ class BuiltinSkill:
         except ToolFailure as error:
             outcome = failure(error)
         except OSError as error:
-            outcome = failure(os_failure(error, str(args.get("path", tool_name))))
+            where = args.get("path", tool_name) if isinstance(args, dict) else tool_name
+            outcome = failure(os_failure(error, str(where)))
         logger.debug(
             "tool %s: %s in %.1f ms",
             tool_name,
