@@ -269,10 +269,10 @@ class RunLoop:
                 }
             )
         )
-        results = await asyncio.gather(*(self._run_tool(call) for call in tool_calls))
-        tool_message = ToolMessage(contents=[_result_part(r) for r in results])
         step = self._require_step()
         step.tool_calls = tool_calls
+        results = await asyncio.gather(*(self._run_tool(call) for call in tool_calls))
+        tool_message = ToolMessage(contents=[_result_part(r) for r in results])
         step.tool_results = list(results)
         completion = next((r for r in results if r.tool_name == ATTEMPT_COMPLETION), None)
         if completion is not None and not completion.is_error and not self._has_open_todos():
@@ -396,7 +396,9 @@ class RunLoop:
     def _stop_by_error(self, error: CheckpointError) -> RunOutcome:
         """Stop with the last complete state: a half turn never lands in a checkpoint."""
         assert self.checkpoint is not None
-        pending = self._step.tool_calls if self._step is not None else None
+        step = self._step
+        # Calls whose results never came: what a resume has to run again.
+        pending = step.tool_calls if step is not None and step.tool_results is None else None
         checkpoint = self.checkpoint.model_copy(
             update={"status": "stoppedByError", "error": error, "pending_tool_calls": pending}
         )

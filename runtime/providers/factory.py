@@ -11,6 +11,8 @@ from runtime.errors import ConfigError
 from runtime.providers.provider import Provider
 
 SCRIPT_ENV = "PERSTACK_SCRIPT"
+# Used when neither perstack.toml nor --model names one.
+DEFAULT_MODEL = "claude-sonnet-4-5"
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,7 @@ def choose_provider(
     setting = table.typed_setting() if table and table.provider_name == name else None
     if name == "scripted":
         return _scripted(loaded, script or (setting.script if setting else None))
-    chosen_model = model or loaded.config.model
-    if not chosen_model:
-        raise ConfigError(
-            f"{loaded.path}: no model given; set top-level `model` or pass --model"
-        )
+    chosen_model = model or loaded.config.model or DEFAULT_MODEL
     base_url = (setting.base_url if setting else None) or os.environ.get("ANTHROPIC_BASE_URL")
     if base_url is not None:
         try:

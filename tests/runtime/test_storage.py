@@ -8,7 +8,7 @@ from runtime.storage import WorkspaceStore
 def test_events_with_the_same_millisecond_step_and_type_all_survive(tmp_path: Path) -> None:
     store = WorkspaceStore(tmp_path)
     paths = [
-        store.write_event("job", "run", 1700000000123, 2, "streamRunResult", f'{{"n":{n}}}'.encode())
+        store.write_event("job", "run", 1700000000123, 2, "streamRunResult", b'{"n":%d}' % n)
         for n in range(3)
     ]
     assert [p.name for p in paths] == [

@@ -1,0 +1,106 @@
+"""Whole runs as a user starts them: child processes, signals, the real SDK over loopback."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runtime.checkpoint import Checkpoint
+from runtime.events import parse_event
+from tests.fakes import FakeMessagesAPI
+from tests.runtime.harness import REPO, Project
+
+EXAMPLE = REPO / "examples" / "support-report"
+
+
+def test_importing_the_runtime_loads_no_prefect_pyarrow_or_duckdb() -> None:
+    code = (
+        "import sys, runtime.cli, runtime.executor, runtime.run, runtime.events; "
+        "bad = [m for m in ('prefect', 'pyarrow', 'duckdb') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert out.stdout.strip() == ""
+
+
+def test_sigterm_stops_the_run_promptly_with_a_final_checkpoint_and_event(
+    project: Project,
+) -> None:
+    slow = {"tool_use": [{"name": "exec", "input": {
+        "command": "sleep", "args": ["30"], "env": {}, "cwd": ".", "stdout": True,
+        "stderr": True}}]}
+    process = project.spawn(project.args("worker", "sleep", project.script([slow] * 3)))
+    assert process.stdout is not None
+    for line in process.stdout:  # wait until the tool is running
+        if json.loads(line)["type"] == "callTools":
+            break
+    time.sleep(0.3)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=20)
+    assert time.monotonic() - sent < 10
+    assert process.returncode == 128 + signal.SIGTERM
+    types = [json.loads(line)["type"] for line in rest.splitlines()]
+    assert "stopRunByError" in types
+    stop = parse_event(next(line for line in rest.splitlines() if "stopRunByError" in line))
+    assert stop.checkpoint.status == "stoppedByError"  # type: ignore[union-attr]
+    assert stop.checkpoint.pending_tool_calls  # type: ignore[union-attr]
+    saved = [Checkpoint.model_validate_json(p.read_bytes())
+             for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")]
+    assert any(c.status == "stoppedByError" for c in saved)
+    job = json.loads(next(project.workspace.glob("perstack/jobs/*/job.json")).read_text())
+    assert job["status"] == "stoppedByError"
+
+
+def test_the_example_completes_through_the_real_sdk_against_the_fake_server(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "workspace"
+    shutil.copytree(EXAMPLE / "workspace", workspace)
+    with FakeMessagesAPI(EXAMPLE / "script.json") as api:
+        process = subprocess.run(
+            [sys.executable, "-m", "runtime.cli", "run", "support-analyst", "Triage the tickets",
+             "--config", str(EXAMPLE / "perstack.toml"), "--workspace", str(workspace)],
+            capture_output=True, text=True, timeout=120, cwd=REPO,
+            env={**os.environ, "ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": api.url_v1},
+        )
+        requests = list(api.requests)
+    assert process.returncode == 0, process.stderr
+    events = [parse_event(line) for line in process.stdout.splitlines()]
+    assert events[-2].type == "completeRun"
+    assert "1042" in (workspace / "report.md").read_text()
+    assert list(workspace.glob("perstack/jobs/*/checkpoints/*.json"))
+    first = requests[0].body
+    assert first["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert {t["name"] for t in first["tools"]} >= {"readTextFile", "attemptCompletion"}
+    assert "tools" not in requests[-1].body or not requests[-1].body["tools"]
+
+
+def test_a_stream_that_breaks_off_leaves_no_half_turn_in_any_checkpoint(
+    project: Project, tmp_path: Path
+) -> None:
+    turns = [
+        {"thinking": "half", "tool_use": [{"name": "listDirectory", "input": {"path": "."}}],
+         "drop_after_events": 4},
+        {"text": "whole"},
+    ]
+    with FakeMessagesAPI(turns) as api:
+        process = project.spawn(
+            project.args("worker", "hi", None),
+            env={"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": api.url_v1,
+                 "PERSTACK_RETRY_BASE_DELAY_MS": "10"},
+        )
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    types = [json.loads(line)["type"] for line in out.splitlines()]
+    assert "retry" in types and "callTools" not in types
+    saved = [Checkpoint.model_validate_json(p.read_bytes())
+             for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")]
+    for checkpoint in saved:
+        for message in checkpoint.messages:
+            assert "listDirectory" not in message.model_dump_json()
