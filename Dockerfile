@@ -12,7 +12,7 @@
 #   docker/build-base-image.sh perstack-base:bookworm python3
 #   docker/build-wheelhouse.sh               # -> build/wheelhouse/
 #   docker build --build-arg BASE_IMAGE=perstack-base:bookworm \
-#                --build-arg CONFIG_DIR=examples/hello -t perstack-runtime:latest .
+#                --build-arg CONFIG_DIR=examples/support-report -t perstack-runtime:latest .
 #
 # BASE_IMAGE must provide python3 (3.11, as the wheelhouse is built for it) and useradd.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -30,7 +30,7 @@ RUN set -- /wheels/pip-*.whl \
  && /opt/perstack/bin/python3 -m compileall -q /opt/perstack/lib
 
 FROM ${BASE_IMAGE}
-ARG CONFIG_DIR=examples/hello
+ARG CONFIG_DIR=examples/support-report
 ARG PERSTACK_UID=10001
 RUN groupadd --gid "${PERSTACK_UID}" perstack \
  && useradd --uid "${PERSTACK_UID}" --gid "${PERSTACK_UID}" --no-create-home \
@@ -38,7 +38,8 @@ RUN groupadd --gid "${PERSTACK_UID}" perstack \
  && mkdir -p /workspace /app \
  && chown perstack:perstack /workspace
 COPY --from=install /opt/perstack /opt/perstack
-COPY ${CONFIG_DIR}/perstack.toml ${CONFIG_DIR}/perstack.lock /app/
+# perstack.toml and, once `perstack install` has written it, perstack.lock beside it.
+COPY ${CONFIG_DIR}/perstack.* /app/
 # HOME on the tmpfs: the root filesystem is mounted read-only at run time.
 ENV PATH=/opt/perstack/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/tmp \

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,11 +41,12 @@ logger = logging.getLogger(__name__)
 EGRESS_NETWORK = "perstack-egress"  # the default of NetworkPolicy.egress_network
 # squid starts in well under a second here; a cold engine may take a few.
 PROXY_READY_TIMEOUT_SECONDS = 20.0
-# squid's shutdown_lifetime is 1 s; past this it is stopped by force.
+# squid exits at once on SIGTERM (shutdown_lifetime 0); past this it is stopped by force.
 PROXY_STOP_SECONDS = 3
 # The log thread ends once the stopped proxy's stream closes.
 LOG_DRAIN_SECONDS = 5.0
 _READY_MARK = b"Accepting HTTP Socket connections"
+_PROXY_SHM_BYTES = 16 * MIB
 _PROXY_LIMITS = Limits(memory_bytes=256 * MIB, cpus=0.5, pids=64)
 
 
@@ -105,15 +107,23 @@ class EgressProxy:
         )
         self._thread.start()
         self._container.start()
-        if not self._ready.wait(PROXY_READY_TIMEOUT_SECONDS):
-            raise ProxyStartError(
-                f"the proxy was not ready after {PROXY_READY_TIMEOUT_SECONDS} s; "
-                f"see {self._log_path}"
-            )
+        self._wait_ready()
         self._container.reload()
         address = self._container.attrs["NetworkSettings"]["Networks"][self.network_name]
         self._sink.emit(container_status(self._job_id, self._run_id, "healthy", "proxy"))
         return f"http://{address['IPAddress']}:{PROXY_PORT}"
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + PROXY_READY_TIMEOUT_SECONDS
+        while not self._ready.wait(0.05):
+            assert self._thread is not None
+            if not self._thread.is_alive():
+                raise ProxyStartError(f"the proxy exited before it was ready; see {self._log_path}")
+            if time.monotonic() > deadline:
+                raise ProxyStartError(
+                    f"the proxy was not ready after {PROXY_READY_TIMEOUT_SECONDS} s; "
+                    f"see {self._log_path}"
+                )
 
     def stop(self) -> None:
         """Stop and remove the proxy and the internal network; safe to call at any point."""
@@ -141,6 +151,9 @@ class EgressProxy:
             "network": self.network_name,
             "extra_hosts": dict(self._spec.network.proxy_hosts),
             **hardening(_PROXY_LIMITS),
+            # squid keeps its metadata in shared memory even as a single process.
+            "ipc_mode": "private",
+            "shm_size": _PROXY_SHM_BYTES,
         }
 
     def _follow(self, stream: Any) -> None:

@@ -37,7 +37,9 @@ def render_squid_config(domains: tuple[str, ...]) -> str:
         "coredump_dir /tmp",
         "cache deny all",
         "cache_mem 8 MB",
-        "shutdown_lifetime 1 seconds",
+        "memory_cache_shared off",
+        "shutdown_lifetime 0 seconds",
+        "pinger_enable off",
         f"dns_timeout {DNS_TIMEOUT_SECONDS} seconds",
         "via off",
         "forwarded_for delete",
@@ -50,9 +52,11 @@ def render_squid_config(domains: tuple[str, ...]) -> str:
     ]
     if domains:
         patterns = " ".join(domain_pattern(d) for d in domains)
-        lines.append(f"acl allowed_domains dstdom_regex -i {patterns}")
+        lines.append(f"acl allowed_domains dstdom_regex -n -i {patterns}")
     else:
-        lines.append("acl allowed_domains dstdom_regex -i ^$")
+        lines.append("acl allowed_domains dstdom_regex -n -i ^$")
+    # -n: match the name as the client wrote it; without it squid would match an IP
+    # literal through its reverse lookup (and /etc/hosts), letting addresses in by name.
     lines += [
         f"acl forbidden_addresses dst {' '.join(_FORBIDDEN_NETWORKS)}",
         "http_access deny !allowed_domains",

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Prepare a machine with no Docker engine and no registry for the container tests,
+# idempotently: install docker.io if missing, start dockerd if not running and wait for
+# it, build the base images with debootstrap if missing, build the wheelhouse and the
+# runtime and proxy images. Run as root from anywhere; .ci/run calls it before pytest.
+#
+# Environment: PERSTACK_CONFIG_DIR (examples/support-report) is baked into the runtime
+# image as /app/perstack.toml (+ perstack.lock when present);
+# DOCKERD_LOG (/var/log/perstack-dockerd.log).
+set -euo pipefail
+
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+config_dir="${PERSTACK_CONFIG_DIR:-examples/support-report}"
+dockerd_log="${DOCKERD_LOG:-/var/log/perstack-dockerd.log}"
+# dockerd is up in a few seconds; a first start on a slow disk can take longer.
+dockerd_wait_seconds=60
+
+step() { printf '\n== setup-docker: %s\n' "$*"; }
+
+if ! command -v dockerd >/dev/null; then
+    step "installing docker.io and debootstrap"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+fi
+if ! command -v debootstrap >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    step "starting dockerd (log: $dockerd_log)"
+    nohup dockerd >"$dockerd_log" 2>&1 &
+    for _ in $(seq "$dockerd_wait_seconds"); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || { tail -20 "$dockerd_log" >&2; exit 1; }
+fi
+echo "docker engine $(docker version --format '{{.Server.Version}}')"
+
+step "base images (debootstrap + docker import, kept when present)"
+docker/build-base-image.sh perstack-base:bookworm python3
+docker/build-base-image.sh perstack-proxy-base:bookworm squid
+
+step "wheelhouse (the project's runtime dependencies only)"
+docker/build-wheelhouse.sh "${PYTHON:-$repo/.venv/bin/python}"
+
+# The legacy builder: BuildKit would want its buildx plugin, which docker.io lacks.
+export DOCKER_BUILDKIT=0
+step "runtime image perstack-runtime:latest (config from $config_dir)"
+docker build -q --build-arg BASE_IMAGE=perstack-base:bookworm \
+    --build-arg CONFIG_DIR="$config_dir" -t perstack-runtime:latest . >/dev/null
+step "proxy image perstack-proxy:latest"
+docker build -q --build-arg BASE_IMAGE=perstack-proxy-base:bookworm \
+    -t perstack-proxy:latest docker/proxy >/dev/null
+docker image prune -f >/dev/null
+docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^perstack-'
