@@ -47,13 +47,30 @@ def proxy_access(
 
 
 class EventSink:
-    """Appends each line to the events file (flushed at once) and calls the callback."""
+    """Appends each line to the events file (flushed at once) and calls the callback.
 
-    def __init__(self, path: Path, callback: EventCallback | None) -> None:
+    The launcher's events carry the job and run ids it was given until the container's
+    first event says which ones the runtime uses; from then on, those.
+    """
+
+    def __init__(
+        self, path: Path, callback: EventCallback | None, job_id: str, run_id: str
+    ) -> None:
         self._file = path.open("ab")
         self._callback = callback
         self._lock = threading.Lock()
+        self.job_id = job_id
+        self.run_id = run_id
+        self._ids_adopted = False
         self.callback_errors = 0
+
+    def status(self, status: ContainerStatus, service: str, message: str | None = None) -> None:
+        self.emit(container_status(self.job_id, self.run_id, status, service, message))
+
+    def proxy(
+        self, action: Literal["allowed", "blocked"], domain: str, port: int, reason: str | None
+    ) -> None:
+        self.emit(proxy_access(self.job_id, self.run_id, action, domain, port, reason))
 
     def emit(self, event: dict[str, Any]) -> None:
         """A launcher event."""
@@ -71,7 +88,14 @@ class EventSink:
         else:
             if isinstance(decoded, dict):
                 event = decoded
+                self._adopt_ids(event)
         self._write(raw, event)
+
+    def _adopt_ids(self, event: dict[str, Any]) -> None:
+        job_id, run_id = event.get("jobId"), event.get("runId")
+        if not self._ids_adopted and isinstance(job_id, str) and isinstance(run_id, str):
+            self.job_id, self.run_id = job_id, run_id
+            self._ids_adopted = True
 
     def close(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ import docker
 from flows.launcher.container import runtime_container_kwargs
 from flows.launcher.engine import connect
 from flows.launcher.errors import ImageMissingError, LauncherError
-from flows.launcher.events import EventCallback, EventSink, container_status
+from flows.launcher.events import EventCallback, EventSink
 from flows.launcher.output import LineSplitter
 from flows.launcher.proxy import EgressProxy
 from flows.launcher.result import Captured, LaunchResult, Outcome, Timings
@@ -106,7 +106,7 @@ class _Execution:
         prepare_workspace(spec.workspace, spec.user)
         env = spec.resolved_env()
         _require_image(client, spec.image)
-        sink = EventSink(captured.events, on_event)
+        sink = EventSink(captured.events, on_event, self.job_id, self.run_id)
         proxy: EgressProxy | None = None
         container_id: str | None = None
         try:
@@ -114,18 +114,11 @@ class _Execution:
             if spec.network.mode == "allowList":
                 _require_image(client, spec.proxy_image)
                 assert captured.proxy_log is not None
-                proxy = EgressProxy(
-                    client,
-                    spec,
-                    self.execution_id,
-                    (self.job_id, self.run_id),
-                    sink,
-                    captured.proxy_log,
-                )
+                proxy = EgressProxy(client, spec, self.execution_id, sink, captured.proxy_log)
                 env.update(_proxy_env(proxy.start()))
                 network = proxy.network_name
             self.marks["prepared"] = time.monotonic()
-            sink.emit(container_status(self.job_id, self.run_id, "starting", "runtime"))
+            sink.status("starting", "runtime")
             kwargs = runtime_container_kwargs(spec, self.execution_id, env, network)
             container_id = _translate(lambda: client.containers.create(**kwargs).id)
             self.marks["created"] = time.monotonic()
@@ -149,7 +142,7 @@ class _Execution:
         stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True)
         _translate(lambda: client.api.start(container_id))
         self.marks["started"] = time.monotonic()
-        sink.emit(container_status(self.job_id, self.run_id, "running", "runtime"))
+        sink.status("running", "runtime")
         watchdog = Watchdog(
             client, container_id, self.spec.workspace, self.spec.limits, self.cancel
         )
@@ -162,16 +155,12 @@ class _Execution:
         self.marks["exited"] = time.monotonic()
         state = client.api.inspect_container(container_id)["State"]
         outcome, reason = _classify(state, watchdog, self.spec.limits.memory_bytes)
-        sink.emit(
-            container_status(
-                self.job_id, self.run_id, "stopped", "runtime", f"{outcome.value}: {reason}"
-            )
-        )
+        sink.status("stopped", "runtime", f"{outcome.value}: {reason}")
         logger.info("execution %s ended %s: %s", self.execution_id, outcome.value, reason)
         return LaunchResult(
             execution_id=self.execution_id,
-            job_id=self.job_id,
-            run_id=self.run_id,
+            job_id=sink.job_id,
+            run_id=sink.run_id,
             outcome=outcome,
             exit_code=state.get("ExitCode"),
             reason=reason,

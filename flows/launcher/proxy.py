@@ -23,7 +23,7 @@ from flows.launcher.container import hardening, labels_for
 from flows.launcher.domains import domain_allowed
 from flows.launcher.engine import MANAGED_LABEL, ROLE_LABEL
 from flows.launcher.errors import ProxyStartError
-from flows.launcher.events import EventSink, container_status, proxy_access
+from flows.launcher.events import EventSink
 from flows.launcher.limits import MIB, Limits
 from flows.launcher.output import LineSplitter
 from flows.launcher.proxy_config import (
@@ -69,7 +69,6 @@ class EgressProxy:
         client: docker.DockerClient,
         spec: LaunchSpec,
         execution_id: str,
-        ids: tuple[str, str],
         sink: EventSink,
         log_path: Path,
     ) -> None:
@@ -78,7 +77,6 @@ class EgressProxy:
         self._execution_id = execution_id
         self._sink = sink
         self._log_path = log_path
-        self._job_id, self._run_id = ids
         self._network: Network | None = None
         self._container: Container | None = None
         self._thread: threading.Thread | None = None
@@ -96,7 +94,7 @@ class EgressProxy:
         self._network = self._client.networks.create(
             self.network_name, driver="bridge", internal=True, labels=labels
         )
-        self._sink.emit(container_status(self._job_id, self._run_id, "starting", "proxy"))
+        self._sink.status("starting", "proxy")
         self._container = self._client.containers.create(**self._container_kwargs())
         self._client.networks.get(egress_network).connect(self._container)
         stream = self._client.api.attach(
@@ -110,7 +108,7 @@ class EgressProxy:
         self._wait_ready()
         self._container.reload()
         address = self._container.attrs["NetworkSettings"]["Networks"][self.network_name]
-        self._sink.emit(container_status(self._job_id, self._run_id, "healthy", "proxy"))
+        self._sink.status("healthy", "proxy")
         return f"http://{address['IPAddress']}:{PROXY_PORT}"
 
     def _wait_ready(self) -> None:
@@ -134,7 +132,7 @@ class EgressProxy:
                 self._thread.join(LOG_DRAIN_SECONDS)
             with contextlib.suppress(docker.errors.NotFound):
                 self._container.remove(force=True)
-            self._sink.emit(container_status(self._job_id, self._run_id, "stopped", "proxy"))
+            self._sink.status("stopped", "proxy")
             self._container = None
         if self._network is not None:
             with contextlib.suppress(docker.errors.NotFound):
@@ -190,5 +188,5 @@ class EgressProxy:
             reason = REASON_FORBIDDEN_ADDRESS
         else:
             reason = REASON_NOT_ALLOWED
-        self._sink.emit(proxy_access(self._job_id, self._run_id, action, domain, port, reason))
+        self._sink.proxy(action, domain, port, reason)
         logger.info("proxy %s %s:%d (%s)", action, domain, port, reason)

@@ -7,11 +7,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from flows.launcher.domains import normalize_domains
 from flows.launcher.errors import InvalidSpecError
 from flows.launcher.limits import Limits
+from runtime.ids import new_id
 
 DEFAULT_IMAGE = "perstack-runtime:latest"
 DEFAULT_PROXY_IMAGE = "perstack-proxy:latest"
@@ -114,6 +115,24 @@ class LaunchSpec:
             )
         if any(k.startswith("perstack.") for k in self.labels):
             raise InvalidSpecError("labels under 'perstack.' are set by the launcher itself")
+
+    @classmethod
+    def for_expert(
+        cls,
+        expert: str,
+        query: str,
+        *,
+        workspace: Path,
+        capture_dir: Path,
+        runtime_args: tuple[str, ...] = (),
+        job_id: str | None = None,
+        **options: Any,
+    ) -> LaunchSpec:
+        """An execution of the runtime image: ``perstack run ... EXPERT QUERY``, with the
+        job id decided here so the launcher's events and the runtime's share it."""
+        job = job_id or new_id()
+        args = (expert, query, "--job-id", job, *runtime_args)
+        return cls(workspace=workspace, capture_dir=capture_dir, args=args, job_id=job, **options)
 
     def resolved_env(self) -> dict[str, str]:
         """The environment handed to the container: only the named variables."""
