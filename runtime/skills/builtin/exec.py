@@ -147,8 +147,9 @@ async def run_exec(
             args.command,
             *args.args,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            # A stream the call does not want is not captured at all.
+            stdout=subprocess.PIPE if args.stdout else subprocess.DEVNULL,
+            stderr=subprocess.PIPE if args.stderr else subprocess.DEVNULL,
             cwd=cwd,
             env=env,
             start_new_session=True,
