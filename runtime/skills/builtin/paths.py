@@ -148,7 +148,7 @@ class Workspace:
         except FileNotFoundError:
             if not create:
                 raise ToolFailure(
-                    f"Directory {part!r} on the way to {shown!r} does not exist.",
+                    f"{shown!r} does not exist: there is no directory {part!r} on its way.",
                     kind="NotFound",
                 ) from None
         except OSError as error:
