@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from typing import Any
 
@@ -84,7 +83,8 @@ def convert_messages(messages: list[AnyMessage]) -> tuple[list[Block], list[Bloc
 
 
 def _system_blocks(message: InstructionMessage) -> list[Block]:
-    text = "".join(part.text for part in message.contents)
+    # Trimmed, as the reference sends it (its instruction ends in blank lines).
+    text = "".join(part.text for part in message.contents).strip()
     if not text:
         return []
     block: Block = {"type": "text", "text": text}
@@ -178,8 +178,3 @@ def _tool_result_content(contents: list[ResultContent]) -> str | list[Block]:
         else:
             blocks.append(_document(content))
     return blocks
-
-
-def args_json(args: object) -> str:
-    """Tool arguments as compact JSON, the way the API streams them."""
-    return json.dumps(args, ensure_ascii=False, separators=(",", ":"))

@@ -26,7 +26,9 @@ async def test_streamed_text_arrives_as_deltas_and_one_generation(
     assert len(deltas) > 1
     assert "".join(d.text for d in deltas) == "Hello! Nice to meet you, how can I help today?"
     assert [type(p) for p in generation.contents] == [TextPart]
-    assert generation.contents[0].text == "Hello! Nice to meet you, how can I help today?"
+    assert generation.contents[0] == TextPart(
+        id=generation.contents[0].id, text="Hello! Nice to meet you, how can I help today?"
+    )
     assert generation.stop_reason == "end_turn"
     assert generation.model == "claude-sonnet-4-5"
 
@@ -77,7 +79,7 @@ async def test_tool_use_gives_tool_call_parts_in_order(
 
 
 TRICKY_INPUT = {
-    "path": "dir/näme \"quoted\".txt",
+    "path": 'dir/näme "quoted".txt',
     "text": "line1\nline2\t\\ end \u2603 😀",
     "count": -12.5e3,
     "flags": [True, False, None],

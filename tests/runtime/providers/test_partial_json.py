@@ -1,0 +1,47 @@
+"""Tool input from partial JSON fragments: any cut gives back the original object."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from runtime.providers.partial_json import ToolInputAssembler, ToolInputError
+
+SAMPLES = [
+    {},
+    {"path": "notes.txt", "text": "first line\nsecond line\n"},
+    {'k\u00e9y "q"': ["\\", "\u2603", "😀", 1e-3, -0, True, None], "": {"": ""}},
+]
+
+
+def assemble(fragments: list[str]) -> object:
+    assembler = ToolInputAssembler({})
+    for fragment in fragments:
+        assembler.feed(fragment)
+    return assembler.result()
+
+
+@pytest.mark.parametrize("value", SAMPLES)
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_every_two_and_three_way_split_gives_the_original(value: object, ascii_only: bool) -> None:
+    raw = json.dumps(value, ensure_ascii=ascii_only)
+    for i, j in itertools.combinations_with_replacement(range(len(raw) + 1), 2):
+        assert assemble([raw[:i], raw[i:j], raw[j:]]) == value
+
+
+def test_no_fragment_empty_fragments_and_whitespace_give_an_empty_object() -> None:
+    assert assemble([]) == {}
+    assert assemble([""]) == {}
+    assert assemble(["", " \n", ""]) == {}
+
+
+def test_a_non_streamed_start_input_is_kept_when_no_fragment_follows() -> None:
+    assert ToolInputAssembler({"path": "a"}).result() == {"path": "a"}
+
+
+@pytest.mark.parametrize("raw", ['{"path": "a"', "[1, 2]", "nul"])
+def test_truncated_or_non_object_input_is_an_error_quoting_it(raw: str) -> None:
+    with pytest.raises(ToolInputError, match="tool input"):
+        assemble([raw])
