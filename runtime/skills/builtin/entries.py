@@ -7,6 +7,8 @@ listing follow a link only when its target is inside the workspace (see ``paths`
 
 from __future__ import annotations
 
+import errno
+import functools
 import math
 import mimetypes
 import os
@@ -19,6 +21,7 @@ from runtime.skills.builtin.files import Args
 from runtime.skills.builtin.outcomes import ToolFailure
 from runtime.skills.builtin.paths import RUNTIME_FOLDER, Target, Workspace, os_failure
 
+_RENAME_NOREPLACE = 1  # from <linux/fs.h>
 # A listing is for a model to read: past this many entries it says it was cut short.
 MAX_LIST_ENTRIES = 1000
 
@@ -176,15 +179,36 @@ def move_file(ws: Workspace, args: MoveFileArgs) -> dict[str, Any]:
                     "another name.",
                     kind="AlreadyExists",
                 )
-            # TODO(#2): rename can still replace a destination created after the check
-            # above; renameat2(RENAME_NOREPLACE) would close that window.
             try:
-                os.rename(
-                    source.name, destination.name, src_dir_fd=src_parent, dst_dir_fd=dst_parent
-                )
+                _rename_no_replace(src_parent, source.name, dst_parent, destination.name)
             except OSError as error:
                 raise os_failure(error, f"{src_shown} -> {dst_shown}") from None
     return {"source": str(source.absolute), "destination": str(destination.absolute)}
+
+
+def _rename_no_replace(src_dir: int, src: str, dst_dir: int, dst: str) -> None:
+    """rename(2) that fails instead of replacing a destination created since our check."""
+    import ctypes  # only moveFile needs it
+
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        result = renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), _RENAME_NOREPLACE)
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code))
+    # No renameat2 (not Linux, or a file system without it): a small window remains.
+    if _lstat_at(dst_dir, dst) is not None:
+        raise OSError(errno.EEXIST, os.strerror(errno.EEXIST))
+    os.rename(src, dst, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+
+
+@functools.cache
+def _renameat2() -> Any:
+    import ctypes
+
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def _list_item(dir_fd: int, name: str) -> dict[str, Any] | None:

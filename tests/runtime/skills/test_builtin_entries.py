@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,18 @@ async def test_move_refuses_existing_destination_missing_source_and_self(
     into = await skill.call_tool("moveFile", {"source": "d", "destination": "d/e"})
     assert body(into)["error"] == "InvalidArguments"
     assert (tmp_path / "d").is_dir()
+
+
+def test_rename_never_replaces_a_destination_that_appeared_after_the_check(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("late arrival")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(FileExistsError):
+            entries._rename_no_replace(fd, "a.txt", fd, "b.txt")
+    finally:
+        os.close(fd)
+    assert (tmp_path / "b.txt").read_text() == "late arrival"
+    assert (tmp_path / "a.txt").exists()
