@@ -42,6 +42,9 @@ PIPE_DRAIN_SECONDS = 1.0
 # Per stream: about 25k tokens of text, enough for a test report, not for a flood.
 DEFAULT_OUTPUT_LIMIT_BYTES = 100 * 1024
 
+# Where a child can find its inherited descriptors by path (Linux procfs).
+_PROC_FD_AVAILABLE = os.path.isdir("/proc/self/fd")
+
 NO_OUTPUT = "Command executed successfully, but produced no output."
 
 PASSED_THROUGH = (
@@ -137,32 +140,9 @@ async def run_exec(
     ws: Workspace, args: ExecArgs, base_env: Mapping[str, str], output_limit: int
 ) -> dict[str, Any]:
     timeout_ms = _check_timeout(args.timeout)
-    cwd = _check_cwd(ws, args.cwd)
     env = _environment(base_env, args.env)
     shown = shlex.join([args.command, *args.args])
-    loop = asyncio.get_running_loop()
-    try:
-        transport, collector = await loop.subprocess_exec(
-            lambda: _Collector(output_limit),
-            args.command,
-            *args.args,
-            stdin=subprocess.DEVNULL,
-            # A stream the call does not want is not captured at all.
-            stdout=subprocess.PIPE if args.stdout else subprocess.DEVNULL,
-            stderr=subprocess.PIPE if args.stderr else subprocess.DEVNULL,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ToolFailure(
-            f"Command not found: {args.command!r} (searched PATH={env['PATH']!r}).",
-            kind="CommandNotFound",
-        ) from None
-    except OSError as error:
-        raise ToolFailure(
-            f"Cannot start {args.command!r}: {error.strerror or error}.", kind="CommandFailed"
-        ) from None
+    transport, collector = await _spawn(ws, args, env, output_limit)
     pid = transport.get_pid()
     timed_out = False
     try:
@@ -177,6 +157,41 @@ async def run_exec(
             await asyncio.wait_for(asyncio.shield(collector.closed), PIPE_DRAIN_SECONDS)
         transport.close()
     return _result(args, shown, transport.get_returncode(), collector, timed_out, timeout_ms)
+
+
+async def _spawn(
+    ws: Workspace, args: ExecArgs, env: dict[str, str], output_limit: int
+) -> tuple[asyncio.SubprocessTransport, _Collector]:
+    cwd_target = ws.resolve(args.cwd or ".")
+    loop = asyncio.get_running_loop()
+    # The directory is opened by the link-free walk and the child enters it through its
+    # descriptor, so a link swapped in after the check cannot move the command elsewhere.
+    with ws.dir_fd(cwd_target) as cwd_fd:
+        cwd = f"/proc/self/fd/{cwd_fd}" if _PROC_FD_AVAILABLE else str(cwd_target.absolute)
+        try:
+            return await loop.subprocess_exec(
+                lambda: _Collector(output_limit),
+                args.command,
+                *args.args,
+                stdin=subprocess.DEVNULL,
+                # A stream the call does not want is not captured at all.
+                stdout=subprocess.PIPE if args.stdout else subprocess.DEVNULL,
+                stderr=subprocess.PIPE if args.stderr else subprocess.DEVNULL,
+                cwd=cwd,
+                pass_fds=(cwd_fd,),
+                env=env,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise ToolFailure(
+                f"Command not found: {args.command!r} (searched PATH={env['PATH']!r}).",
+                kind="CommandNotFound",
+            ) from None
+        except OSError as error:
+            raise ToolFailure(
+                f"Cannot start {args.command!r}: {error.strerror or error}.",
+                kind="CommandFailed",
+            ) from None
 
 
 def _result(
@@ -237,18 +252,6 @@ def _check_timeout(value: int | float) -> int:
             kind="InvalidArguments",
         )
     return max(int(value), 1)
-
-
-def _check_cwd(ws: Workspace, requested: str) -> str:
-    target = ws.resolve(requested or ".")
-    if not os.path.isdir(target.absolute):
-        raise ToolFailure(
-            f"cwd {requested!r} is not an existing directory in the workspace.",
-            kind="NotADirectory",
-        )
-    # TODO(#2): the command starts in this directory by path; a link swapped in between
-    # the check and the spawn is not caught (subprocess has no fchdir before exec).
-    return str(target.absolute)
 
 
 def _environment(base_env: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

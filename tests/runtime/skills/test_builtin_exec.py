@@ -107,9 +107,12 @@ async def test_command_runs_in_the_given_workspace_directory(
     assert body(outcome)["output"].strip() == str((tmp_path / "sub").resolve())
 
 
-async def test_missing_cwd_is_refused(skill: BuiltinSkill) -> None:
-    outcome = await run(skill, sh("pwd", cwd="nowhere"))
-    assert body(outcome)["error"] == "NotADirectory"
+async def test_missing_cwd_or_file_as_cwd_is_refused(skill: BuiltinSkill, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    missing = await run(skill, sh("pwd", cwd="nowhere"))
+    assert body(missing)["error"] == "NotFound"
+    not_dir = await run(skill, sh("pwd", cwd="file"))
+    assert body(not_dir)["error"] == "NotADirectory"
 
 
 async def test_failing_command_is_an_error_with_its_output(skill: BuiltinSkill) -> None:
