@@ -11,6 +11,11 @@
   cancelled) whatever it left running in its group is killed too.
 - Output: each stream is captured up to a cap; the rest is counted, dropped, and the
   result says so.
+
+Only ``cwd`` is confined: the command itself can read whatever the runtime's user can,
+the workspace's perstack/ folder included. The container is the boundary for that.
+TODO(#2): a process that leaves the group (setsid, a daemon) outlives the call; a cgroup
+or a child subreaper would catch it.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Files are opened relative to their parent's descriptor with ``O_NOFOLLOW`` (see
 ``paths``) and must be regular files: a FIFO or device is refused rather than read.
+TODO(#2): file I/O runs on the event loop thread (at most ``MAX_TEXT_FILE_BYTES`` per
+call); move it to a worker thread if tool calls on large files delay other work.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ an open descriptor of the root, one component at a time with ``O_NOFOLLOW``, and
 operation is done relative to the parent's descriptor (``dir_fd``), again without following
 a link in the last component. A symlink that appears in between makes the call fail
 instead of escaping.
+
+TODO(#2): a hard link inside the workspace to a file outside it is indistinguishable from
+a plain file here and is read and written through; only the container prevents such links.
 """
 
 from __future__ import annotations
