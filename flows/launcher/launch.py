@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import docker.errors
 
 import docker
+from flows.launcher.attach import STDERR, STDOUT, AttachedStream
 from flows.launcher.container import runtime_container_kwargs
 from flows.launcher.engine import connect
 from flows.launcher.errors import ImageMissingError, LauncherError
@@ -139,7 +140,21 @@ class _Execution:
         started_ms: int,
     ) -> LaunchResult:
         # Attached before start, so not a byte of a container that exits at once is lost.
-        stream = client.api.attach(container_id, stdout=True, stderr=True, stream=True, demux=True)
+        stream = AttachedStream(client, container_id)
+        try:
+            return self._start_and_follow(client, container_id, stream, sink, captured, started_ms)
+        finally:
+            stream.close()
+
+    def _start_and_follow(
+        self,
+        client: docker.DockerClient,
+        container_id: str,
+        stream: AttachedStream,
+        sink: EventSink,
+        captured: Captured,
+        started_ms: int,
+    ) -> LaunchResult:
         _translate(lambda: client.api.start(container_id))
         self.marks["started"] = time.monotonic()
         sink.status("running", "runtime")
@@ -171,7 +186,7 @@ class _Execution:
             workspace_bytes=workspace_bytes(self.spec.workspace),
         )
 
-    def _follow(self, stream: Any, sink: EventSink, captured: Captured) -> None:
+    def _follow(self, stream: AttachedStream, sink: EventSink, captured: Captured) -> None:
         def on_line(line: bytes) -> None:
             if self.first_output is None:
                 self.first_output = time.monotonic()
@@ -179,11 +194,11 @@ class _Execution:
 
         stdout = LineSplitter(on_line)
         with captured.stderr.open("ab") as stderr:
-            for out, err in stream:
-                if out:
-                    stdout.feed(out)
-                if err:
-                    _append(stderr, err)
+            for stream_id, data in stream.frames():
+                if stream_id == STDOUT:
+                    stdout.feed(data)
+                elif stream_id == STDERR:
+                    _append(stderr, data)
         stdout.close()
         self.stdout_lines = stdout.lines
 

@@ -19,6 +19,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 import docker
+from flows.launcher.attach import STDOUT, AttachedStream
 from flows.launcher.container import hardening, labels_for
 from flows.launcher.domains import domain_allowed
 from flows.launcher.engine import MANAGED_LABEL, ROLE_LABEL
@@ -97,9 +98,7 @@ class EgressProxy:
         self._sink.status("starting", "proxy")
         self._container = self._client.containers.create(**self._container_kwargs())
         self._client.networks.get(egress_network).connect(self._container)
-        stream = self._client.api.attach(
-            self._container.id, stdout=True, stderr=True, stream=True, demux=True
-        )
+        stream = AttachedStream(self._client, self._container.id)
         self._thread = threading.Thread(
             target=self._follow, args=(stream,), name="proxy-log", daemon=True
         )
@@ -154,15 +153,15 @@ class EgressProxy:
             "shm_size": _PROXY_SHM_BYTES,
         }
 
-    def _follow(self, stream: Any) -> None:
+    def _follow(self, stream: AttachedStream) -> None:
         with self._log_path.open("ab") as log:
             access = LineSplitter(lambda line: self._on_access_line(line, log))
             cache_log = LineSplitter(lambda line: self._on_cache_log_line(line, log))
-            for out, err in stream:
-                if out:
-                    access.feed(out)
-                if err:
-                    cache_log.feed(err)
+            try:
+                for stream_id, data in stream.frames():
+                    (access if stream_id == STDOUT else cache_log).feed(data)
+            finally:
+                stream.close()
             access.close()
             cache_log.close()
 

@@ -1,0 +1,174 @@
+"""Fixtures for the container tests: a real Docker engine, labelled and cleaned up.
+
+Tests marked ``docker`` skip with the reason when no engine (or no image) is there, but
+never under CI=true, where a missing engine is a failure. Everything a test session
+creates carries the label ``test.session=<id>`` and is removed at the end, whatever
+happened.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from flows.launcher import (
+    EngineUnavailableError,
+    LaunchSpec,
+    connect,
+    ensure_egress_network,
+    remove_leftovers,
+)
+from flows.launcher.engine import MANAGED_LABEL
+
+SESSION_LABEL = "test.session"
+RUNTIME_IMAGE = "perstack-runtime:latest"
+PROXY_IMAGE = "perstack-proxy:latest"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and the container tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def session_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def docker_client(session_id: str) -> Iterator[docker.DockerClient]:
+    try:
+        client = connect()
+    except EngineUnavailableError as error:
+        _unavailable(f"{error} (start one with .ci/setup-docker.sh)")
+    for image in (RUNTIME_IMAGE, PROXY_IMAGE):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            _unavailable(f"image {image} is missing (build it with .ci/setup-docker.sh)")
+    try:
+        yield client
+    finally:
+        remove_leftovers(client, {SESSION_LABEL: session_id})
+        client.close()
+
+
+@pytest.fixture
+def leftovers(docker_client: docker.DockerClient, session_id: str) -> Callable[[], list[str]]:
+    """Names of this session's managed containers and networks still in the engine."""
+
+    def listing() -> list[str]:
+        selector = {"label": [f"{MANAGED_LABEL}=true", f"{SESSION_LABEL}={session_id}"]}
+        names = [c.name for c in docker_client.containers.list(all=True, filters=selector)]
+        names += [
+            n.name
+            for n in docker_client.networks.list(filters=selector)
+            if n.attrs.get("Labels", {}).get("perstack.role") != "egress"
+        ]
+        return names
+
+    return listing
+
+
+@dataclass
+class Egress:
+    name: str
+    gateway: str
+
+
+@pytest.fixture(scope="session")
+def egress(docker_client: docker.DockerClient, session_id: str) -> Egress:
+    """The session's egress network; the host is reachable on its gateway address."""
+    network = ensure_egress_network(
+        docker_client, f"perstack-egress-test-{session_id}", {SESSION_LABEL: session_id}
+    )
+    network.reload()
+    return Egress(network.name, network.attrs["IPAM"]["Config"][0]["Gateway"])
+
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        body = b"hello from the host"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture
+def host_server(egress: Egress) -> Iterator[str]:
+    """A plain HTTP server on the egress network's gateway: ``address:port``."""
+    server = ThreadingHTTPServer((egress.gateway, 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{egress.gateway}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def make_spec(
+    docker_client: docker.DockerClient, session_id: str, tmp_path: Path
+) -> Callable[..., LaunchSpec]:
+    """A LaunchSpec with the session's label, a fresh workspace and capture dir."""
+    counter = iter(range(1_000_000))
+
+    def make(**options: Any) -> LaunchSpec:
+        n = next(counter)
+        options.setdefault("workspace", tmp_path / f"workspaces-{n}" / "alice")
+        options.setdefault("capture_dir", tmp_path / f"captures-{n}")
+        options["labels"] = {SESSION_LABEL: session_id, **options.get("labels", {})}
+        return LaunchSpec(**options)
+
+    return make
+
+
+@dataclass
+class Run:
+    result: Any  # LaunchResult
+    events: list[dict[str, Any]]
+
+    def container_events(self, type_: str = "probe") -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == type_]
+
+    def probe(self) -> dict[str, Any]:
+        """The single ``probe`` object the test's script printed."""
+        (found,) = self.container_events("probe")
+        return found
+
+    def launcher_events(self, type_: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == type_]
+
+
+@pytest.fixture
+def run_python(
+    docker_client: docker.DockerClient, make_spec: Callable[..., LaunchSpec]
+) -> Callable[..., Run]:
+    """Run a Python script in the hardened runtime image; the script reports by printing
+    JSON objects (``{"type": "probe", ...}``)."""
+    from flows.launcher import launch
+
+    def run(code: str, **options: Any) -> Run:
+        events: list[dict[str, Any]] = []
+        spec = make_spec(entrypoint=("python3", "-c"), args=(code,), **options)
+        result = launch(spec, on_event=events.append, client=docker_client)
+        return Run(result, events)
+
+    return run
