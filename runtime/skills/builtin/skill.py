@@ -10,6 +10,7 @@ and the run continues.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import resource
@@ -71,7 +72,10 @@ class BuiltinSkill:
         self._started_at = time.monotonic()
         self._enabled = _select(pick, omit)
         self._definitions = [
-            ToolDefinition(skill_name=name, name=tool, description=text, input_schema=schema)
+            # A copy each, so that a caller adjusting a schema cannot change another run's.
+            ToolDefinition(
+                skill_name=name, name=tool, description=text, input_schema=copy.deepcopy(schema)
+            )
             for tool, text, schema in TOOLS
             if tool in self._enabled
         ]
