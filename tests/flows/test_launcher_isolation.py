@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,12 @@ from flows.launcher import Limits, Outcome, launch
 
 pytestmark = pytest.mark.docker
 
-PROBE = "import json, os\ndef report(**fields):\n    print(json.dumps({'type': 'probe', **fields}), flush=True)\n"
+# Scripts report by printing one JSON object of type "probe" on stdout.
+PROBE = """\
+import json, os
+def report(**fields):
+    print(json.dumps({'type': 'probe', **fields}), flush=True)
+"""
 
 
 def script(body: str) -> str:
@@ -104,9 +108,7 @@ def test_symlinks_planted_in_the_workspace_do_not_lead_out_of_it(run_python, mak
     assert run.result.workspace_bytes < 1024 * 1024
 
 
-def test_a_canary_secret_in_the_host_environment_is_not_visible(
-    run_python, monkeypatch, caplog
-):
+def test_a_canary_secret_in_the_host_environment_is_not_visible(run_python, monkeypatch, caplog):
     canary = "canary-7f3a9c-do-not-leak"
     passed = "passed-secret-51b2e0"
     monkeypatch.setenv("PERSTACK_TEST_CANARY", canary)
@@ -132,9 +134,7 @@ def test_a_canary_secret_in_the_host_environment_is_not_visible(
     assert canary not in run.result.captured.events.read_text()
 
 
-def test_the_container_has_every_isolation_setting(
-    docker_client, make_spec, session_id, tmp_path
-):
+def test_the_container_has_every_isolation_setting(docker_client, make_spec, session_id, tmp_path):
     seen: dict = {}
     cancel = threading.Event()
 
