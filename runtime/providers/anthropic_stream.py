@@ -61,14 +61,32 @@ class _Tokens:
             self.thinking = details.thinking_tokens
 
     def to_usage(self) -> Usage:
-        prompt = self.input + self.cache_creation + self.cache_read
-        return Usage(
-            input_tokens=prompt,
+        return usage_from_counts(
+            input_tokens=self.input,
             output_tokens=self.output,
-            reasoning_tokens=self.thinking,
-            total_tokens=prompt + self.output,
-            cached_input_tokens=self.cache_read,
+            cache_creation_input_tokens=self.cache_creation,
+            cache_read_input_tokens=self.cache_read,
+            thinking_tokens=self.thinking,
         )
+
+
+def usage_from_counts(
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cache_creation_input_tokens: int = 0,
+    cache_read_input_tokens: int = 0,
+    thinking_tokens: int = 0,
+) -> Usage:
+    """Our ``Usage`` from the Messages API's counts (see the module docstring)."""
+    prompt = input_tokens + cache_creation_input_tokens + cache_read_input_tokens
+    return Usage(
+        input_tokens=prompt,
+        output_tokens=output_tokens,
+        reasoning_tokens=thinking_tokens,
+        total_tokens=prompt + output_tokens,
+        cached_input_tokens=cache_read_input_tokens,
+    )
 
 
 class StreamAssembler:

@@ -14,8 +14,10 @@ Faults (played by the scripted provider and the fake Messages API server alike):
 - ``drop_after_events``: the connection is dropped after that many SSE events.
 - ``delay_first_byte_s`` / ``delay_between_events_s``: pauses, in seconds.
 
-Fake-server-only keys: ``usage`` (token counts to report), ``stop_reason``, ``signature``, and per
-tool call ``id`` and ``partial_json`` (the exact ``input_json_delta`` fragments to send).
+Reply details: ``usage`` (the API's token counts to report: ``input_tokens``, ``output_tokens``,
+``cache_creation_input_tokens``, ``cache_read_input_tokens``), ``stop_reason``, ``signature`` (of
+the thinking), and per tool call ``id``; the fake server alone also plays ``partial_json`` per
+tool call (the exact ``input_json_delta`` fragments to send).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ _FAKE_KEYS = {"usage", "stop_reason", "signature"}
 _TURN_KEYS = _CONTENT_KEYS | _FAULT_KEYS | _FAKE_KEYS
 _TOOL_KEYS = {"name", "input", "id", "partial_json"}
 _HTTP_ERROR_KEYS = {"status", "retry_after", "type", "message"}
+_USAGE_KEYS = {
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+}
 
 T = TypeVar("T", int, float)
 
@@ -100,8 +108,22 @@ def parse_entry(item: object, *, where: str) -> ScriptEntry:
         delay_between_events_s=(
             _optional_number(item, "delay_between_events_s", where, float) or 0.0
         ),
-        extra={key: item[key] for key in _FAKE_KEYS if key in item},
+        extra=_details(item, where),
     )
+
+
+def _details(item: dict[str, Any], where: str) -> dict[str, Any]:
+    for key in ("stop_reason", "signature"):
+        _optional_str(item, key, where)
+    usage = item.get("usage")
+    if usage is not None:
+        here = f"{where}, usage"
+        if not isinstance(usage, dict):
+            raise ScriptError(f"{here}: must be an object of token counts")
+        _refuse_unknown(usage, _USAGE_KEYS, here)
+        for key in usage:
+            _optional_number(usage, key, here, int)
+    return {key: item[key] for key in _FAKE_KEYS if key in item}
 
 
 def _refuse_unknown(item: dict[str, Any], allowed: set[str], where: str) -> None:

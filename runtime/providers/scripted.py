@@ -18,6 +18,7 @@ from pathlib import Path
 from runtime.checkpoint import Usage
 from runtime.messages import AnyMessage, ExpertContent, TextPart, ThinkingPart, ToolCallPart
 from runtime.providers.anthropic_errors import status_error, stream_error
+from runtime.providers.anthropic_stream import usage_from_counts
 from runtime.providers.provider import (
     Generation,
     GenerationRequest,
@@ -81,10 +82,11 @@ class ScriptedProvider:
         if failure is not None:
             raise failure[1]
         logger.debug("scripted turn %d of %s played", turn_number, self.script_name)
+        default_stop = "tool_use" if entry.turn.tool_use else "end_turn"
         yield Generation(
             contents=self._contents(entry, turn_number),
             usage=_usage(request.messages, entry),
-            stop_reason="tool_use" if entry.turn.tool_use else "end_turn",
+            stop_reason=str(entry.extra.get("stop_reason") or default_stop),
             model=self.model,
         )
 
@@ -106,8 +108,13 @@ class ScriptedProvider:
         turn = entry.turn
         contents: list[ExpertContent] = []
         if turn.thinking:
-            # Unsigned: a real API would refuse a made-up signature, so the thought stays ours.
-            contents.append(ThinkingPart(thinking=turn.thinking))
+            # Unsigned unless the script signs it: a real API would refuse a made-up signature.
+            signature = entry.extra.get("signature")
+            contents.append(
+                ThinkingPart(
+                    thinking=turn.thinking, signature=str(signature) if signature else None
+                )
+            )
         if turn.text:
             contents.append(TextPart(text=turn.text))
         for index, call in enumerate(turn.tool_use):
@@ -150,6 +157,14 @@ def _chunks(text: str) -> Iterator[str]:
 
 
 def _usage(messages: list[AnyMessage], entry: ScriptEntry) -> Usage:
+    given = entry.extra.get("usage")
+    if isinstance(given, dict):
+        return usage_from_counts(
+            input_tokens=int(given.get("input_tokens", 0)),
+            output_tokens=int(given.get("output_tokens", 0)),
+            cache_creation_input_tokens=int(given.get("cache_creation_input_tokens", 0)),
+            cache_read_input_tokens=int(given.get("cache_read_input_tokens", 0)),
+        )
     prompt = _tokens(sum(_message_chars(m) for m in messages))
     turn = entry.turn
     output_chars = len(turn.text or "") + sum(

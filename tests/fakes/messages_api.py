@@ -256,7 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw
         api = self.server.api
         path = self.path.split("?", 1)[0]
-        taken = api._take_turn() if path == MESSAGES_PATH else None
+        valid = isinstance(body, dict) and isinstance(body.get("messages"), list)
+        taken = api._take_turn() if path == MESSAGES_PATH and valid else None
         headers = {name.lower(): value for name, value in self.headers.items()}
         api._record(
             RecordedRequest(
@@ -265,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if path != MESSAGES_PATH:
             self._send_error(404, "not_found_error", f"no route POST {self.path}")
-        elif not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        elif not valid:
             self._send_error(400, "invalid_request_error", "messages: field required")
         elif taken is None:
             self._send_error(

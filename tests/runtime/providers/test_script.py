@@ -44,6 +44,9 @@ def test_a_valid_script_keeps_turns_and_faults(tmp_path: Path) -> None:
         ('[{"stream_error": "boom"}]', "turn 0: 'stream_error' must be"),
         ('[{"drop_after_events": -1}]', "turn 0: 'drop_after_events' must be a number >= 0"),
         ("[{]", "not valid JSON (line 1"),
+        ('[{"usage": {"input_tokens": 1.5}}]', "turn 0, usage: 'input_tokens' must be a whole"),
+        ('[{"usage": {"tokens": 1}}]', "turn 0, usage: unknown key 'tokens'"),
+        ('[{"stop_reason": 1}]', "turn 0: 'stop_reason' must be a string"),
     ],
 )
 def test_bad_scripts_are_refused_naming_file_and_entry(

@@ -174,3 +174,29 @@ async def test_dropped_connection_fault_is_a_retryable_connection_error() -> Non
 
     assert len(items) == 2
     assert (caught.value.retryable, caught.value.kind) == (True, "connection")
+
+
+async def test_scripted_usage_stop_reason_and_signature_are_reported_like_the_api() -> None:
+    usage = {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 90}
+    provider = ScriptedProvider(
+        parse_script(
+            [
+                {
+                    "thinking": "t",
+                    "text": "cut",
+                    "signature": "sig",
+                    "stop_reason": "max_tokens",
+                    "usage": usage,
+                }
+            ]
+        )
+    )
+
+    _, generation = await collect(provider, make_request())
+
+    assert generation.stop_reason == "max_tokens"
+    assert generation.usage.input_tokens == 100
+    assert generation.usage.cached_input_tokens == 90
+    assert generation.contents[0] == ThinkingPart(
+        id=generation.contents[0].id, thinking="t", signature="sig"
+    )
