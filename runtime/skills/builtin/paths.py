@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.errors import WorkspaceError
 from runtime.skills.builtin.outcomes import ToolFailure
 
 RUNTIME_FOLDER = "perstack"
@@ -53,7 +54,9 @@ class Workspace:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         resolved = Path(os.path.realpath(root))
         if not resolved.is_dir():
-            raise NotADirectoryError(f"workspace {str(root)!r} is not a directory")
+            raise WorkspaceError(
+                f"workspace {str(root)!r} is not a directory: create it or pass another --workspace"
+            )
         self.root = resolved
         self._given = Path(os.path.abspath(root))
 

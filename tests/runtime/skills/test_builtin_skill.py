@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runtime.errors import WorkspaceError
 from runtime.skills.builtin import BUILTIN_SKILL_NAME, BuiltinSkill
 from runtime.skills.skill import Skill, ToolOutcome
 
@@ -190,7 +191,7 @@ async def test_start_and_close_are_idempotent(skill: BuiltinSkill) -> None:
 
 def test_workspace_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(WorkspaceError, match="not a directory"):
         BuiltinSkill(tmp_path / "file")
 
 
