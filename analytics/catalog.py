@@ -1,0 +1,147 @@
+"""The DuckDB database file: views over the Parquet dataset, the prices, named queries.
+
+``catalog.duckdb`` sits in the dataset folder. Its views read the Parquet files in place
+(nothing is copied into it except the small ``prices`` table), so any DuckDB client can
+open it and query ``runs``, ``tool_calls``, ``generations`` and the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analytics.dataset import Dataset, write_atomic
+from analytics.errors import PricesFileError
+from analytics.schemas import TABLES
+
+logger = logging.getLogger(__name__)
+
+PRICES_FILE_NAME = "prices.csv"
+_PRICE_COLUMNS = (
+    "model",
+    "input_usd_per_mtok",
+    "output_usd_per_mtok",
+    "cached_input_usd_per_mtok",
+)
+
+
+def refresh_catalog(dataset: Dataset, prices: Path | None = None) -> None:
+    """(Re)create the catalog's views and prices; call with the dataset lock held."""
+    con = duckdb.connect(str(dataset.catalog_path))
+    try:
+        _prepare(con)
+        for statement in _view_statements(dataset):
+            con.execute(statement)
+        _load_prices(con, resolve_prices(dataset, prices), temporary=False)
+    finally:
+        con.close()
+
+
+def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
+    """A read-only connection to the catalog (several readers may share the file)."""
+    if not dataset.catalog_path.exists():
+        with dataset.locked():
+            refresh_catalog(dataset)
+    con = duckdb.connect(str(dataset.catalog_path), read_only=True)
+    _prepare(con)
+    if prices is not None:
+        _load_prices(con, prices, temporary=True)
+    return con
+
+
+def resolve_prices(dataset: Dataset, prices: Path | None) -> Path:
+    """An explicit file, else the dataset's own prices.csv, else the packaged defaults."""
+    if prices is not None:
+        return prices
+    own = dataset.root / PRICES_FILE_NAME
+    if own.exists():
+        return own
+    return Path(str(resources.files("analytics").joinpath(PRICES_FILE_NAME)))
+
+
+def _prepare(con: Any) -> None:
+    # Times print in UTC whatever the machine's zone, like the timestamps are stored.
+    con.execute("SET TimeZone = 'UTC'")
+
+
+def _view_statements(dataset: Dataset) -> list[str]:
+    text = resources.files("analytics").joinpath("sql", "views.sql").read_text()
+    for name in TABLES:
+        text = text.replace(f"@{name}@", _source(dataset, name))
+    return [s.strip() for s in text.split(";\n") if _has_sql(s)]
+
+
+def _has_sql(statement: str) -> bool:
+    return any(
+        line.strip() and not line.strip().startswith("--") for line in statement.splitlines()
+    )
+
+
+def _source(dataset: Dataset, table: str) -> str:
+    spec = TABLES[table]
+    if not dataset.files(table):
+        return f"read_parquet({_quote(str(_empty_file(dataset, table)))})"
+    glob = _quote(dataset.table_glob(table))
+    if spec.day_column is None:
+        return f"read_parquet({glob}, union_by_name = true)"
+    return (
+        f"read_parquet({glob}, hive_partitioning = true, hive_types = {{'day': DATE}}, "
+        "union_by_name = true)"
+    )
+
+
+def _empty_file(dataset: Dataset, table: str) -> Path:
+    """A zero-row file with the table's schema, so views exist before any data does."""
+    spec = TABLES[table]
+    schema = spec.schema
+    if spec.day_column is not None:
+        schema = schema.append(pa.field("day", pa.date32()))
+    path = dataset.state_dir / "empty" / f"{table}.parquet"
+    if not path.exists():
+        sink = pa.BufferOutputStream()
+        pq.write_table(schema.empty_table(), sink)
+        write_atomic(path, sink.getvalue().to_pybytes())
+    return path
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _load_prices(con: Any, path: Path, *, temporary: bool) -> None:
+    rows = read_prices(path)
+    kind = "TEMP TABLE" if temporary else "TABLE"
+    con.execute(
+        f"CREATE OR REPLACE {kind} prices (model VARCHAR, input_usd_per_mtok DOUBLE, "
+        "output_usd_per_mtok DOUBLE, cached_input_usd_per_mtok DOUBLE)"
+    )
+    if rows:
+        con.executemany("INSERT INTO prices VALUES (?, ?, ?, ?)", rows)
+
+
+def read_prices(path: Path) -> list[tuple[str, float, float, float]]:
+    """Rows of a prices CSV: model prefix, then USD per million tokens."""
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in _PRICE_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise PricesFileError(str(path), f"missing columns {', '.join(missing)}")
+            return [
+                (
+                    row["model"],
+                    float(row["input_usd_per_mtok"]),
+                    float(row["output_usd_per_mtok"]),
+                    float(row["cached_input_usd_per_mtok"] or 0),
+                )
+                for row in reader
+            ]
+    except (OSError, ValueError) as error:
+        raise PricesFileError(str(path), str(error)) from error

@@ -1,0 +1,114 @@
+"""perstack-audit: ingest runs into the Parquet dataset and ask it the audit questions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from analytics.catalog import open_catalog
+from analytics.dataset import DATA_ENV, Dataset, default_root
+from analytics.errors import AnalyticsError
+from analytics.ingest import ingest
+from analytics.output import FORMATS, render
+from analytics.queries import named_queries, run
+
+USAGE = f"""\
+perstack-audit [--data DIR] ingest PATH... [--user NAME]
+perstack-audit [--data DIR] query NAME|SQL [--format table|csv|json] [--prices FILE]
+perstack-audit [--data DIR] list
+
+The dataset lives in --data, else ${DATA_ENV}, else ./.data/audit.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perstack-audit",
+        usage=USAGE,
+        description="Ingest Perstack event streams and workspaces into Parquet; audit them "
+        "with DuckDB.",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"dataset folder (default: ${DATA_ENV}, else ./.data/audit)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest_cmd = commands.add_parser(
+        "ingest", help="ingest JSONL event streams and workspace folders (perstack/jobs/...)"
+    )
+    ingest_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest_cmd.add_argument("--user", default=None, help="label stored with every row")
+
+    query_cmd = commands.add_parser("query", help="run a named audit query or SQL")
+    query_cmd.add_argument("query", metavar="NAME|SQL")
+    query_cmd.add_argument("--format", choices=FORMATS, default="table")
+    query_cmd.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        help="CSV of model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok",
+    )
+
+    commands.add_parser("list", help="list the named audit queries and the catalog's views")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    dataset = Dataset(args.data if args.data is not None else default_root())
+    try:
+        if args.command == "ingest":
+            return _ingest(dataset, args.paths, args.user)
+        if args.command == "query":
+            return _query(dataset, args.query, args.format, args.prices)
+        return _list()
+    except (AnalyticsError, FileNotFoundError) as error:
+        print(f"perstack-audit: {error}", file=sys.stderr)
+        return 2
+
+
+def _ingest(dataset: Dataset, paths: list[Path], user: str | None) -> int:
+    report = ingest(paths, dataset.root, user=user)
+    summary = {
+        "dataset": str(dataset.root),
+        "files_read": report.files_read,
+        "files_unchanged": report.files_skipped,
+        "bytes_read": report.bytes_read,
+        "rows": report.rows,
+        "seconds": round(report.seconds, 3),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _query(dataset: Dataset, query: str, fmt: str, prices: Path | None) -> int:
+    con = open_catalog(dataset, prices)
+    try:
+        result = run(con, query)
+    finally:
+        con.close()
+    sys.stdout.write(render(result, fmt))
+    return 0
+
+
+def _list() -> int:
+    for query in named_queries().values():
+        print(f"{query.name:<24} {query.description}")
+    print()
+    print(
+        "views: events, runs, generations, tool_calls, tool_results, jobs, run_settings, "
+        "checkpoints, checkpoint_versions, messages, quarantine; table: prices"
+    )
+    return 0

@@ -1,0 +1,235 @@
+"""The on-disk dataset: one folder per table, Parquet files written atomically.
+
+Layout under the dataset root::
+
+    events/day=2026-12-03/part-<batch>.parquet     (tables with a day column)
+    messages/part-<batch>.parquet                  (tables without one)
+    _state/files.json                              (what was ingested: size, mtime)
+    _state/lock                                    (held while an ingest writes)
+    catalog.duckdb                                 (views over the Parquet files)
+
+A file is written under a temporary name in its final folder and renamed into place, so
+a reader globbing ``*.parquet`` sees all of a file or none of it. Appending never
+rewrites an existing file; keys already present are filtered out before writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import glob
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from analytics.errors import DatasetLockedError
+from analytics.schemas import TABLES, TableSpec
+
+logger = logging.getLogger(__name__)
+
+DATA_ENV = "PERSTACK_AUDIT_DATA"
+DEFAULT_DATA_DIR = Path(".data") / "audit"
+# Ingests of several users may queue behind each other; one ingest of a large workspace
+# takes seconds to minutes, so waiting up to ten minutes beats failing the flow.
+LOCK_TIMEOUT_S = 600.0
+_LOCK_POLL_S = 0.2
+_ROW_GROUP_ROWS = 128 * 1024
+_COMPRESSION = "zstd"
+_COMPRESSION_LEVEL = 3
+# Long free text compresses well but never repeats exactly: dictionaries only cost there.
+_NO_DICTIONARY = {"raw", "text", "delta", "query", "message", "args", "result", "result_text"}
+
+
+def default_root() -> Path:
+    """The dataset folder: $PERSTACK_AUDIT_DATA, else ./.data/audit."""
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR)
+
+
+class Dataset:
+    """A dataset folder; create it with ``Dataset(root)``, nothing is written until asked."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "_state"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    def table_dir(self, table: str) -> Path:
+        return self.root / table
+
+    def table_glob(self, table: str) -> str:
+        spec = TABLES.get(table)
+        if spec is not None and spec.day_column is not None:
+            return str(self.table_dir(table) / "*" / "*.parquet")
+        return str(self.table_dir(table) / "*.parquet")
+
+    def files(self, table: str) -> list[Path]:
+        return sorted(Path(p) for p in _glob(self.table_glob(table)))
+
+    @contextlib.contextmanager
+    def locked(self, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Hold the dataset's write lock (other ingests wait, readers never do)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / "lock"
+        with open(path, "a+") as handle:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as error:
+                    if error.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise DatasetLockedError(str(path)) from error
+                    time.sleep(_LOCK_POLL_S)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # --- what was ingested ------------------------------------------------------------
+
+    def load_seen_files(self) -> dict[str, list[int]]:
+        path = self.state_dir / "files.json"
+        if not path.exists():
+            return {}
+        loaded = json.loads(path.read_text())
+        return loaded if isinstance(loaded, dict) else {}
+
+    def save_seen_files(self, seen: dict[str, list[int]]) -> None:
+        write_atomic(self.state_dir / "files.json", json.dumps(seen, sort_keys=True).encode())
+
+    # --- appending rows ---------------------------------------------------------------
+
+    def existing_keys(self, spec: TableSpec, days: list[str] | None) -> pa.Array:
+        """The keys already stored, restricted to the given day folders when partitioned."""
+        if spec.day_column is not None and days is not None:
+            folder = self.table_dir(spec.name)
+            files = [f for d in days for f in _glob(str(folder / f"day={d}" / "*.parquet"))]
+        else:
+            files = [str(p) for p in self.files(spec.name)]
+        if not files:
+            return pa.array([], pa.string())
+        table = pq.read_table(files, columns=list(spec.key), partitioning=None)
+        return key_array(table, spec.key)
+
+    def new_rows(self, spec: TableSpec, table: pa.Table) -> pa.Table:
+        """The rows whose keys are neither repeated in ``table`` nor already stored."""
+        table = table.select(spec.schema.names).cast(spec.schema)
+        table = drop_duplicate_keys(table, spec.key)
+        days = None
+        if spec.day_column is not None:
+            days = sorted(pc.unique(_days(table, spec.day_column)).to_pylist())
+        return _without(table, spec.key, self.existing_keys(spec, days))
+
+    def write(self, spec: TableSpec, table: pa.Table, batch_id: str) -> int:
+        """Write rows already known to be new (see ``new_rows``); returns how many."""
+        if table.num_rows == 0:
+            return 0
+        if spec.day_column is None:
+            self._write(self.table_dir(spec.name), table, batch_id)
+            return int(table.num_rows)
+        day_values = _days(table, spec.day_column)
+        for day in sorted(pc.unique(day_values).to_pylist()):
+            part = table.filter(pc.equal(day_values, day))
+            self._write(self.table_dir(spec.name) / f"day={day}", part, batch_id)
+        return int(table.num_rows)
+
+    def append(self, spec: TableSpec, table: pa.Table, batch_id: str) -> int:
+        """Write the new rows of ``table``; returns how many."""
+        if table.num_rows == 0:
+            return 0
+        return self.write(spec, self.new_rows(spec, table), batch_id)
+
+    def _write(self, folder: Path, table: pa.Table, batch_id: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"part-{batch_id}.parquet"
+        tmp = folder / f".part-{batch_id}.parquet.tmp"
+        dictionary = [n for n in table.schema.names if n not in _NO_DICTIONARY]
+        pq.write_table(
+            table,
+            tmp,
+            compression=_COMPRESSION,
+            compression_level=_COMPRESSION_LEVEL,
+            use_dictionary=dictionary,
+            row_group_size=_ROW_GROUP_ROWS,
+        )
+        _fsync(tmp)
+        os.replace(tmp, final)
+        logger.debug("wrote %d rows to %s", table.num_rows, final)
+
+
+def new_batch_id() -> str:
+    # Sortable by time, unique across concurrent writers.
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def key_array(table: pa.Table, key: tuple[str, ...]) -> pa.Array:
+    """One string per row standing for the whole key (columns joined by a unit separator)."""
+    if len(key) == 1:
+        return table.column(key[0]).cast(pa.string())
+    parts = [pc.fill_null(table.column(k).cast(pa.string()), "") for k in key]
+    return pc.binary_join_element_wise(*parts, "\x1f")
+
+
+def drop_duplicate_keys(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """Keep the first row of each key (cheap when, as usual, there are no duplicates)."""
+    keys = key_array(table, key)
+    if pc.count_distinct(keys, mode="all").as_py() == table.num_rows:
+        return table
+    indexed = pa.table({"k": keys, "i": pa.array(range(table.num_rows), pa.int64())})
+    first = indexed.group_by("k", use_threads=False).aggregate([("i", "min")])
+    return table.take(_sorted(first.column("i_min")))
+
+
+def _sorted(values: pa.ChunkedArray) -> pa.Array:
+    return pc.take(values, pc.sort_indices(values))
+
+
+def _without(table: pa.Table, key: tuple[str, ...], existing: pa.Array) -> pa.Table:
+    if len(existing) == 0:
+        return table
+    seen = pc.is_in(key_array(table, key), value_set=existing)
+    return table.filter(pc.invert(pc.fill_null(seen, False)))
+
+
+def _days(table: pa.Table, column: str) -> pa.Array:
+    values = pc.strftime(table.column(column), format="%Y-%m-%d")
+    return pc.fill_null(values, "unknown").combine_chunks()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _glob(pattern: str) -> list[str]:
+    return sorted(glob.glob(pattern))

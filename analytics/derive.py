@@ -1,0 +1,71 @@
+"""Derive the tool-call, checkpoint, message, job and run-setting rows of one batch.
+
+The work is SQL (the files in ``sql/derive/``) run by an in-memory DuckDB over the batch's
+new events and documents, so JSON is taken apart in C++ on every core, not in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+import duckdb
+import pyarrow as pa
+
+from analytics.schemas import TABLES
+
+logger = logging.getLogger(__name__)
+
+# Columns of the events table the derivations read (never the whole table).
+_EVENT_COLUMNS = [
+    "event_id",
+    "type",
+    "ts",
+    "job_id",
+    "run_id",
+    "expert_key",
+    "step_number",
+    "checkpoint_id",
+    "next_checkpoint_id",
+    "user_name",
+    "source_file",
+    "raw",
+]
+DERIVED = ("tool_calls", "tool_results", "checkpoints", "messages", "jobs", "run_settings")
+
+
+def sql_text(*parts: str) -> str:
+    return resources.files("analytics").joinpath("sql", *parts).read_text()
+
+
+def derive(
+    events: pa.Table, docs: dict[str, pa.Table], threads: int | None = None
+) -> dict[str, pa.Table]:
+    """Rows for each derived table from new events and the ``{kind: (text, source_file,
+    user_name)}`` documents of the batch."""
+    con = duckdb.connect()
+    try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        con.register("batch_events", events.select(_EVENT_COLUMNS))
+        for kind in ("checkpoint", "job", "run_setting"):
+            con.register(f"batch_{kind}_files", docs[kind])
+        con.execute(sql_text("derive", "docs.sql"))
+        out = {}
+        for name in DERIVED:
+            table = con.sql(sql_text("derive", f"{name}.sql")).to_arrow_table()
+            out[name] = table.select(TABLES[name].schema.names).cast(TABLES[name].schema)
+        return out
+    finally:
+        con.close()
+
+
+def doc_table(rows: list[tuple[str, str]], user: str | None) -> pa.Table:
+    """(source_file, text) pairs as the table the derivations read."""
+    return pa.table(
+        {
+            "text": pa.array([text for _, text in rows], pa.large_string()),
+            "source_file": pa.array([source for source, _ in rows], pa.string()),
+            "user_name": pa.array([user] * len(rows), pa.string()),
+        }
+    )

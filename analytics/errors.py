@@ -1,0 +1,51 @@
+"""Errors of the analytics package: one small hierarchy, each with what to do about it."""
+
+from __future__ import annotations
+
+
+class AnalyticsError(Exception):
+    """Base of every error the analytics package raises on purpose."""
+
+
+class DatasetLockedError(AnalyticsError):
+    """Another ingest holds the dataset's lock."""
+
+    def __init__(self, lock_path: str) -> None:
+        super().__init__(
+            f"{lock_path}: another ingest is writing this dataset; wait for it to finish "
+            "(or remove the file if no perstack-audit process is running)"
+        )
+        self.lock_path = lock_path
+
+
+class UnknownQueryError(AnalyticsError):
+    """A query name that is neither a named audit query nor SQL."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown query {name!r}: use one of {', '.join(known)} or pass SQL "
+            "(run `perstack-audit list` to see them)"
+        )
+        self.name = name
+        self.known = known
+
+
+class QueryFailedError(AnalyticsError):
+    """DuckDB refused or failed a query."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"query {query!r} failed: {reason}")
+        self.query = query
+        self.reason = reason
+
+
+class PricesFileError(AnalyticsError):
+    """A prices file that cannot be read as the expected CSV."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"{path}: {reason} (expected CSV columns: model, input_usd_per_mtok, "
+            "output_usd_per_mtok, cached_input_usd_per_mtok)"
+        )
+        self.path = path
+        self.reason = reason

@@ -1,0 +1,236 @@
+"""Parse JSONL event bytes into typed columns with Arrow's multithreaded JSON reader.
+
+The fast path reads a whole buffer at once with an explicit schema (no inference, unknown
+fields skipped by the reader but kept in ``raw``). Only when that fails, or when the rows
+do not line up one-to-one with the non-blank lines, is the buffer re-read in chunks, and a
+failing chunk line by line, so that one bad line costs little and is quarantined with its
+line number while every good line around it is kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from analytics.schemas import COMMON_PATHS, EVENT_COLUMNS, TEXT, json_read_schema
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = json_read_schema()
+_PARSE_OPTIONS = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")
+# The reader needs each line within one block; blocks are also its unit of parallelism.
+_MIN_BLOCK_BYTES = 8 << 20
+_MAX_BLOCK_BYTES = (1 << 31) - 1
+# A failing buffer is retried in chunks of this many lines before going line by line.
+_FALLBACK_CHUNK_LINES = 1024
+_COMMON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "type": str,
+    "timestamp": int,
+    "jobId": str,
+    "runId": str,
+    "expertKey": str,
+    "stepNumber": int,
+}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A line that could not become an event row, or was kept with a caveat."""
+
+    line_number: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class Parsed:
+    """Typed event columns plus ``source_line`` and ``raw``, and what was rejected."""
+
+    table: pa.Table
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def parse_jsonl(data: bytes, first_line: int = 1) -> Parsed:
+    """Parse JSONL bytes; line numbers in the result start at ``first_line``."""
+    try:
+        lines, numbers = _split_lines(data, first_line)
+    except pa.ArrowInvalid:
+        # Not UTF-8 somewhere: only the line-by-line path can say where.
+        return _parse_slowly(_split_lines_py(data, first_line))
+    if len(lines) == 0:
+        return Parsed(empty_table())
+    table = _read_fast(data, lines)
+    if table is None:
+        pairs = list(zip(numbers.to_pylist(), lines.to_pylist(), strict=True))
+        return _parse_slowly(pairs)
+    return _finish(_flatten(table), numbers, lines)
+
+
+def empty_table() -> pa.Table:
+    empty = _finish(_flatten(_SCHEMA.empty_table()), pa.array([], pa.int64()), pa.array([], TEXT))
+    return empty.table
+
+
+def _split_lines(data: bytes, first_line: int) -> tuple[pa.Array, pa.Array]:
+    """Non-blank lines (without the newline) and their 1-based numbers, with few copies."""
+    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    whole = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]
+    )
+    lines = pc.list_flatten(pc.split_pattern(whole, b"\n")).cast(TEXT)
+    numbers = pa.array(range(first_line, first_line + len(lines)), pa.int64())
+    if _has_edge_whitespace(lines):
+        lines = pc.utf8_trim_whitespace(lines)
+    blank = pc.equal(pc.binary_length(lines), 0)
+    blanks = pc.sum(blank).as_py() or 0
+    if blanks == 0:
+        return lines, numbers
+    if blanks == 1 and blank[len(lines) - 1].as_py():
+        # The usual case: only the empty string after the final newline.
+        return lines.slice(0, len(lines) - 1), numbers.slice(0, len(lines) - 1)
+    keep = pc.invert(blank)
+    return pc.filter(lines, keep), pc.filter(numbers, keep)
+
+
+def _has_edge_whitespace(lines: pa.Array) -> bool:
+    """True when a line starts or ends with whitespace (CRLF files, indented lines)."""
+    edges = pa.array([" ", "\r", "\t", "\f", "\v"])
+    last = pc.utf8_slice_codeunits(lines, -1)
+    first = pc.utf8_slice_codeunits(lines, 0, 1)
+    return bool(
+        pc.any(pc.or_(pc.is_in(last, value_set=edges), pc.is_in(first, value_set=edges))).as_py()
+    )
+
+
+def _split_lines_py(data: bytes, first_line: int) -> list[tuple[int, str]]:
+    pairs = []
+    for offset, chunk in enumerate(data.split(b"\n")):
+        stripped = chunk.strip()
+        if stripped:
+            pairs.append((first_line + offset, stripped.decode("utf-8", errors="surrogateescape")))
+    return pairs
+
+
+def _read_fast(data: bytes, lines: pa.Array) -> pa.Table | None:
+    longest = pc.max(pc.binary_length(lines)).as_py() or 0
+    block = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, 2 * longest + 1024))
+    try:
+        table = pj.read_json(
+            io.BytesIO(data),
+            read_options=pj.ReadOptions(block_size=block),
+            parse_options=_PARSE_OPTIONS,
+        )
+    except pa.ArrowInvalid as error:
+        logger.info("fast JSON read failed (%s); retrying in chunks", error)
+        return None
+    if table.num_rows != len(lines):
+        logger.info("%d rows for %d lines; retrying in chunks", table.num_rows, len(lines))
+        return None
+    return table
+
+
+def _parse_slowly(pairs: list[tuple[int, str]]) -> Parsed:
+    tables: list[pa.Table] = []
+    rejected: list[Rejected] = []
+    kept_numbers: list[int] = []
+    kept_raw: list[str] = []
+    for start in range(0, len(pairs), _FALLBACK_CHUNK_LINES):
+        chunk = pairs[start : start + _FALLBACK_CHUNK_LINES]
+        table = _read_chunk([raw for _, raw in chunk])
+        if table is not None:
+            tables.append(table)
+            kept_numbers.extend(n for n, _ in chunk)
+            kept_raw.extend(raw for _, raw in chunk)
+            continue
+        for number, raw in chunk:
+            row = _read_line(number, raw, rejected)
+            if row is not None:
+                tables.append(row)
+                kept_numbers.append(number)
+                kept_raw.append(raw)
+    if not tables:
+        return Parsed(empty_table(), rejected)
+    merged = pa.concat_tables(tables)
+    numbers = pa.array(kept_numbers, pa.int64())
+    return Parsed(_finish(_flatten(merged), numbers, pa.array(kept_raw, TEXT)).table, rejected)
+
+
+def _read_chunk(raws: list[str]) -> pa.Table | None:
+    if any(_surrogates(raw) for raw in raws):
+        return None
+    data = "\n".join(raws).encode()
+    try:
+        table = pj.read_json(
+            io.BytesIO(data),
+            read_options=pj.ReadOptions(block_size=max(_MIN_BLOCK_BYTES, 2 * len(data) + 1024)),
+            parse_options=_PARSE_OPTIONS,
+        )
+    except pa.ArrowInvalid:
+        return None
+    return table if table.num_rows == len(raws) else None
+
+
+def _surrogates(raw: str) -> bool:
+    try:
+        raw.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | None:
+    """One line, the slow way; None when it is rejected (and recorded as such)."""
+    if _surrogates(raw):
+        printable = raw.encode("utf-8", errors="surrogateescape").decode(errors="replace")
+        rejected.append(Rejected(number, "line is not valid UTF-8", printable))
+        return None
+    try:
+        obj = json.loads(raw)
+    except ValueError as error:
+        rejected.append(Rejected(number, f"invalid JSON: {error}", raw))
+        return None
+    if not isinstance(obj, dict):
+        rejected.append(Rejected(number, f"not a JSON object but {type(obj).__name__}", raw))
+        return None
+    table = _read_chunk([raw])
+    if table is not None:
+        return table
+    # Valid JSON whose fields do not have the types we declare: keep the event with its
+    # common columns (the raw payload still holds everything) and say what happened.
+    common = {k: obj[k] for k in COMMON_PATHS if _has_type(obj, k)}
+    table = _read_chunk([json.dumps(common)])
+    if table is None:
+        rejected.append(Rejected(number, "event fields have unexpected types", raw))
+        return None
+    rejected.append(
+        Rejected(number, "kept with common columns only: a field has an unexpected type", raw)
+    )
+    return table
+
+
+def _has_type(obj: dict[str, object], key: str) -> bool:
+    value = obj.get(key)
+    expected = _COMMON_TYPES[key]
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
+def _flatten(table: pa.Table) -> pa.Table:
+    columns = []
+    for col in EVENT_COLUMNS:
+        array = table.column(col.path[0])
+        for key in col.path[1:]:
+            array = pc.struct_field(array, [key])
+        columns.append(array.cast(col.type))
+    return pa.table(columns, names=[c.name for c in EVENT_COLUMNS])
+
+
+def _finish(typed: pa.Table, numbers: pa.Array, raw: pa.Array) -> Parsed:
+    table = typed.append_column("source_line", numbers).append_column("raw", raw)
+    return Parsed(table)

@@ -1,0 +1,67 @@
+"""Named audit queries: the ``.sql`` files in ``analytics/queries/``, run on the catalog."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from analytics.errors import QueryFailedError, UnknownQueryError
+
+logger = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def named_queries() -> dict[str, NamedQuery]:
+    """Every named query, by name; the description is the file's first comment line."""
+    folder = resources.files("analytics").joinpath("queries")
+    found = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        sql = entry.read_text()
+        first = sql.splitlines()[0] if sql else ""
+        description = first[2:].strip() if first.startswith("--") else ""
+        name = entry.name[: -len(".sql")]
+        found[name] = NamedQuery(name, description, sql)
+    return found
+
+
+def resolve(name_or_sql: str) -> tuple[str, str]:
+    """(label, SQL) for a query name or a SQL text; a bare unknown name is an error."""
+    queries = named_queries()
+    if name_or_sql in queries:
+        return name_or_sql, queries[name_or_sql].sql
+    if _NAME.match(name_or_sql.strip()):
+        raise UnknownQueryError(name_or_sql, sorted(queries))
+    return "sql", name_or_sql
+
+
+def run(con: Any, name_or_sql: str) -> QueryResult:
+    label, sql = resolve(name_or_sql)
+    try:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    except duckdb.Error as error:
+        raise QueryFailedError(label, str(error).splitlines()[0]) from error
+    logger.debug("query %s: %d rows", label, len(rows))
+    return QueryResult(columns, rows)

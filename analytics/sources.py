@@ -1,0 +1,267 @@
+"""Find the files to ingest and read them into batches of parsed events and documents.
+
+Kinds, by where a file sits (never by what its name claims about the event inside):
+
+- ``jsonl``: an event stream, one JSON object per line (captured stdout);
+- ``event``: ``perstack/jobs/{job}/runs/{run}/event-*.json``, one event per file;
+- ``checkpoint``: ``perstack/jobs/{job}/checkpoints/{id}.json``;
+- ``job``: ``perstack/jobs/{job}/job.json``; ``run_setting``: ``…/runs/{run}/run-setting.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+
+from analytics.parse import Parsed, Rejected, empty_table, parse_jsonl
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["jsonl", "event", "checkpoint", "job", "run_setting"]
+DOC_KINDS: tuple[Kind, ...] = ("checkpoint", "job", "run_setting")
+# Bytes of JSONL parsed at once: large enough for the reader's threads, small enough that
+# a multi-gigabyte stream never sits in memory whole.
+DEFAULT_CHUNK_BYTES = 256 << 20
+_PROBE_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    kind: Kind
+    size: int
+    mtime_ns: int
+
+    @property
+    def fingerprint(self) -> list[int]:
+        return [self.size, self.mtime_ns]
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    source_file: str
+    line_number: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class Batch:
+    """What one round of reading produced, and which files it finished."""
+
+    events: list[pa.Table] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    docs: dict[Kind, list[tuple[str, str]]] = field(default_factory=dict)
+    finished: list[SourceFile] = field(default_factory=list)
+    bytes_read: int = 0
+
+    def events_table(self) -> pa.Table:
+        return pa.concat_tables(self.events) if self.events else _with_source(empty_table(), "")
+
+
+def classify(path: Path) -> Kind | None:
+    parts = path.parts
+    name = path.name
+    if name == "job.json" and len(parts) >= 3 and parts[-3] == "jobs":
+        return "job"
+    if path.suffix == ".json" and len(parts) >= 4 and parts[-2] == "checkpoints":
+        return "checkpoint" if parts[-4] == "jobs" else None
+    if len(parts) >= 5 and parts[-3] == "runs" and parts[-5] == "jobs":
+        if name == "run-setting.json":
+            return "run_setting"
+        if name.startswith("event-") and name.endswith(".json"):
+            return "event"
+    if path.suffix == ".jsonl":
+        return "jsonl"
+    return None
+
+
+def discover(paths: Iterable[Path]) -> list[SourceFile]:
+    """Every ingestible file under the given files and folders, in a stable order."""
+    found: dict[Path, Kind] = {}
+    for path in paths:
+        if path.is_dir():
+            for file in _walk(path):
+                kind = classify(file)
+                if kind == "jsonl" and not _looks_like_events(file):
+                    logger.info("%s: first line is not an event; skipped", file)
+                    continue
+                if kind is not None:
+                    found[file] = kind
+        elif path.exists():
+            found[path.resolve()] = classify(path) or "jsonl"
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder to ingest")
+    return [_stat(path, kind) for path, kind in sorted(found.items())]
+
+
+def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Iterator[Batch]:
+    """Batches of at most about ``chunk_bytes`` of input each."""
+    batch = Batch()
+    pending_events: list[tuple[SourceFile, bytes]] = []
+    for source in sources:
+        if source.kind == "jsonl":
+            for chunk_batch, last in _read_jsonl(source, chunk_bytes):
+                _merge(batch, chunk_batch)
+                if last:
+                    batch.finished.append(source)
+                if batch.bytes_read >= chunk_bytes:
+                    yield _flush(batch, pending_events)
+                    batch, pending_events = Batch(), []
+            continue
+        data = source.path.read_bytes()
+        batch.bytes_read += len(data)
+        if source.kind == "event":
+            pending_events.append((source, data))
+        else:
+            _add_doc(batch, source, data)
+        batch.finished.append(source)
+        if batch.bytes_read >= chunk_bytes:
+            yield _flush(batch, pending_events)
+            batch, pending_events = Batch(), []
+    if batch.finished or pending_events:
+        yield _flush(batch, pending_events)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            yield Path(folder, name).resolve()
+
+
+def _stat(path: Path, kind: Kind) -> SourceFile:
+    info = path.stat()
+    return SourceFile(path, kind, info.st_size, info.st_mtime_ns)
+
+
+def _looks_like_events(path: Path) -> bool:
+    """False only for a JSONL file whose first line is an object without id and type."""
+    with open(path, "rb") as handle:
+        head = handle.read(_PROBE_BYTES)
+    first = next((line for line in head.split(b"\n") if line.strip()), b"")
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        return True
+    return not (isinstance(obj, dict) and "id" not in obj and "type" not in obj)
+
+
+def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, bool]]:
+    line = 1
+    carry = b""
+    with open(source.path, "rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            at_end = not block
+            data = carry + block
+            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            carry = data[cut:]
+            if cut > 0 or at_end:
+                batch = _parsed_batch(parse_jsonl(data[:cut], line), str(source.path))
+                batch.bytes_read = cut
+                line += data.count(b"\n", 0, cut)
+                yield batch, at_end
+            if at_end:
+                return
+
+
+def _parsed_batch(parsed: Parsed, source: str) -> Batch:
+    batch = Batch()
+    batch.events.append(_with_source(parsed.table, source))
+    batch.quarantined.extend(
+        Quarantined(source, r.line_number, r.reason, r.raw) for r in parsed.rejected
+    )
+    return batch
+
+
+def _with_source(table: pa.Table, source: str | pa.Array) -> pa.Table:
+    if isinstance(source, str):
+        source = pa.repeat(pa.scalar(source, pa.string()), table.num_rows)
+    return table.append_column("source_file", source)
+
+
+def _merge(into: Batch, other: Batch) -> None:
+    into.events.extend(other.events)
+    into.quarantined.extend(other.quarantined)
+    into.bytes_read += other.bytes_read
+    for kind, docs in other.docs.items():
+        into.docs.setdefault(kind, []).extend(docs)
+
+
+def _add_doc(batch: Batch, source: SourceFile, data: bytes) -> None:
+    text = data.decode("utf-8", errors="replace")
+    try:
+        obj = json.loads(text)
+    except ValueError as error:
+        batch.quarantined.append(Quarantined(str(source.path), 1, f"invalid JSON: {error}", text))
+        return
+    if not isinstance(obj, dict):
+        reason = f"not a JSON object but {type(obj).__name__}"
+        batch.quarantined.append(Quarantined(str(source.path), 1, reason, text))
+        return
+    batch.docs.setdefault(source.kind, []).append((str(source.path), json.dumps(obj)))
+
+
+def _flush(batch: Batch, pending_events: list[tuple[SourceFile, bytes]]) -> Batch:
+    """Parse the collected one-event files together, as one JSONL buffer."""
+    if not pending_events:
+        return batch
+    lines: list[bytes] = []
+    names: list[str] = []
+    for source, data in pending_events:
+        body = data.strip()
+        if b"\n" in body:
+            body = _compact(body)
+        lines.append(body)
+        names.append(str(source.path))
+    parsed = parse_jsonl(b"\n".join(lines) + b"\n", first_line=0)
+    table = parsed.table
+    files = pa.array(names, pa.string()).take(table.column("source_line"))
+    table = table.set_column(
+        table.schema.get_field_index("source_line"),
+        "source_line",
+        pa.array([1] * table.num_rows, pa.int64()),
+    )
+    batch.events.append(table.append_column("source_file", files))
+    for rejected in parsed.rejected:
+        _rescue(batch, names[rejected.line_number], rejected)
+    return batch
+
+
+def _compact(body: bytes) -> bytes:
+    try:
+        return json.dumps(json.loads(body)).encode()
+    except ValueError:
+        return body.replace(b"\n", b" ")
+
+
+def _rescue(batch: Batch, source: str, rejected: Rejected) -> None:
+    """An event file with trailing bytes keeps its leading event; the rest is quarantined.
+
+    The reference overwrites a shorter event over a longer one when two share a name; the
+    file then holds a whole event followed by the tail of the other.
+    """
+    try:
+        obj, end = json.JSONDecoder().raw_decode(rejected.raw)
+    except ValueError:
+        obj, end = None, 0
+    if not isinstance(obj, dict) or end == 0:
+        batch.quarantined.append(Quarantined(source, 1, rejected.reason, rejected.raw))
+        return
+    parsed = parse_jsonl(json.dumps(obj).encode())
+    table = parsed.table.set_column(
+        parsed.table.schema.get_field_index("raw"),
+        "raw",
+        pa.array([rejected.raw[:end]], pa.large_string()),
+    )
+    batch.events.append(_with_source(table, source))
+    reason = f"trailing bytes after the event in this file (overwritten?): {rejected.reason}"
+    batch.quarantined.append(Quarantined(source, 1, reason, rejected.raw[end:]))

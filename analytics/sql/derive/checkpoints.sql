@@ -1,0 +1,30 @@
+-- One row per distinct version of a checkpoint; its messages are stored once, in messages.
+SELECT
+    doc ->> 'id' AS checkpoint_id,
+    md5(doc::VARCHAR) AS version_hash,
+    doc ->> 'jobId' AS job_id,
+    doc ->> 'runId' AS run_id,
+    doc -> 'expert' ->> 'key' AS expert_key,
+    doc -> 'expert' ->> 'name' AS expert_name,
+    doc -> 'expert' ->> 'version' AS expert_version,
+    doc ->> 'status' AS status,
+    TRY_CAST(doc ->> 'stepNumber' AS BIGINT) AS step_number,
+    json_extract_string(doc, '$.messages[*].id') AS message_ids,
+    TRY_CAST(doc -> 'usage' ->> 'inputTokens' AS BIGINT) AS input_tokens,
+    TRY_CAST(doc -> 'usage' ->> 'outputTokens' AS BIGINT) AS output_tokens,
+    TRY_CAST(doc -> 'usage' ->> 'reasoningTokens' AS BIGINT) AS reasoning_tokens,
+    TRY_CAST(doc -> 'usage' ->> 'totalTokens' AS BIGINT) AS total_tokens,
+    TRY_CAST(doc -> 'usage' ->> 'cachedInputTokens' AS BIGINT) AS cached_input_tokens,
+    TRY_CAST(doc ->> 'contextWindow' AS BIGINT) AS context_window,
+    TRY_CAST(doc ->> 'contextWindowUsage' AS DOUBLE) AS context_window_usage,
+    TRY_CAST(doc ->> 'retryCount' AS BIGINT) AS retry_count,
+    doc -> 'error' ->> 'name' AS error_name,
+    doc -> 'error' ->> 'message' AS error_message,
+    json_extract(doc, '$.delegateTo')::VARCHAR AS delegate_to,
+    json_extract(doc, '$.delegatedBy')::VARCHAR AS delegated_by,
+    json_extract(doc, '$.pendingToolCalls')::VARCHAR AS pending_tool_calls,
+    json_extract(doc, '$.partialToolResults')::VARCHAR AS partial_tool_results,
+    json_extract(doc, '$.metadata')::VARCHAR AS metadata,
+    seen_in, source_file, user_name
+FROM docs
+WHERE doc ->> 'id' IS NOT NULL

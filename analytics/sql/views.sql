@@ -1,0 +1,193 @@
+-- The catalog: views over the Parquet dataset. @name@ stands for a read_parquet(...) of
+-- that table's files. Rebuilt at every ingest and every open; nothing here holds data
+-- except the prices table.
+
+CREATE OR REPLACE VIEW events AS SELECT * FROM @events@;
+CREATE OR REPLACE VIEW quarantine AS SELECT * FROM @quarantine@;
+CREATE OR REPLACE VIEW messages AS SELECT * FROM @messages@;
+CREATE OR REPLACE VIEW tool_results AS SELECT * FROM @tool_results@;
+CREATE OR REPLACE VIEW checkpoint_versions AS SELECT * FROM @checkpoints@;
+
+-- Each checkpoint as last seen: most messages, then furthest step, files before events.
+CREATE OR REPLACE VIEW checkpoints AS
+SELECT * EXCLUDE (rank_) FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY checkpoint_id
+        ORDER BY len(message_ids) DESC, step_number DESC, (status = 'init'),
+                 (seen_in = 'file') DESC, version_hash
+    ) AS rank_
+    FROM @checkpoints@
+) WHERE rank_ = 1;
+
+CREATE OR REPLACE VIEW run_settings AS
+SELECT * EXCLUDE (rank_) FROM (
+    SELECT *, row_number() OVER (
+        PARTITION BY run_id ORDER BY updated_at DESC NULLS LAST, version_hash
+    ) AS rank_
+    FROM @run_settings@
+) WHERE rank_ = 1;
+
+-- One row per tool call, joined to its first result: ok, error or pending, and duration.
+CREATE OR REPLACE VIEW tool_calls AS
+WITH r AS (
+    SELECT
+        tool_call_id,
+        min(ts) AS result_ts,
+        bool_or(is_error) AS is_error,
+        arg_min(result_text, ts) AS result_text,
+        arg_min(result, ts) AS result
+    FROM @tool_results@
+    GROUP BY tool_call_id
+)
+SELECT
+    c.tool_call_id, c.ts AS called_at, c.job_id, c.run_id, c.expert_key, c.step_number,
+    c.skill_name, c.tool_name, c.event_type AS call_event, c.args, c.user_name, c.day,
+    r.result_ts AS result_at,
+    CASE WHEN r.tool_call_id IS NULL THEN 'pending'
+         WHEN r.is_error THEN 'error' ELSE 'ok' END AS outcome,
+    date_diff('millisecond', c.ts, r.result_ts) AS duration_ms,
+    r.result_text, r.result
+FROM @tool_calls@ AS c
+LEFT JOIN r USING (tool_call_id);
+
+-- One row per step of a run: when its generation started, how long until the model's
+-- answer arrived, retries, and the tokens of every generation in the step.
+CREATE OR REPLACE VIEW generations AS
+SELECT
+    job_id, run_id, step_number,
+    any_value(expert_key) AS expert_key,
+    any_value(user_name) AS user_name,
+    min(ts) FILTER (WHERE type = 'startGeneration') AS started_at,
+    min(ts) FILTER (WHERE type IN ('callTools', 'callDelegate', 'callInteractiveTool',
+                                   'completeRun', 'retry', 'stopRunByError')) AS answered_at,
+    date_diff('millisecond', started_at, answered_at) AS latency_ms,
+    count(*) FILTER (WHERE type = 'startGeneration') AS generation_starts,
+    count(*) FILTER (WHERE type = 'retry') AS retries,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(reasoning_tokens) AS reasoning_tokens,
+    sum(cached_input_tokens) AS cached_input_tokens,
+    sum(total_tokens) AS total_tokens,
+    min(step_started_at) AS step_started_at,
+    max(step_finished_at) AS step_finished_at,
+    date_diff('millisecond', min(step_started_at), max(step_finished_at)) AS step_ms
+FROM @events@
+WHERE step_number IS NOT NULL AND run_id IS NOT NULL
+GROUP BY job_id, run_id, step_number;
+
+-- One row per run: outcome (how its last stop event ended it, else 'unfinished'),
+-- steps, tokens, errors, and the time from its start to its first LLM call.
+CREATE OR REPLACE VIEW runs AS
+WITH per_run AS (
+    SELECT
+        run_id,
+        any_value(job_id) AS job_id,
+        any_value(expert_key) FILTER (WHERE expert_key IS NOT NULL) AS expert_key,
+        any_value(user_name) AS user_name,
+        min(ts) AS first_event_at,
+        max(ts) AS last_event_at,
+        min(ts) FILTER (WHERE type = 'initializeRuntime') AS runtime_started_at,
+        min(ts) FILTER (WHERE type = 'startRun') AS run_started_at,
+        min(ts) FILTER (WHERE type = 'startGeneration') AS first_generation_at,
+        max(step_number) AS steps,
+        arg_max(type, ts) FILTER (WHERE type IN (
+            'completeRun', 'stopRunByError', 'stopRunByExceededMaxSteps',
+            'stopRunByDelegate', 'stopRunByInteractiveTool')) AS stop_event,
+        max(ts) FILTER (WHERE type IN (
+            'completeRun', 'stopRunByError', 'stopRunByExceededMaxSteps',
+            'stopRunByDelegate', 'stopRunByInteractiveTool')) AS finished_at,
+        arg_max(coalesce(error_name, checkpoint_error_name), ts)
+            FILTER (WHERE type = 'stopRunByError') AS error_name,
+        arg_max(coalesce(error_message, checkpoint_error_message), ts)
+            FILTER (WHERE type = 'stopRunByError') AS error_message,
+        count(*) FILTER (WHERE type = 'retry') AS retries,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(reasoning_tokens) AS reasoning_tokens,
+        sum(cached_input_tokens) AS cached_input_tokens,
+        sum(total_tokens) AS total_tokens,
+        count(*) AS events
+    FROM @events@
+    WHERE run_id IS NOT NULL
+    GROUP BY run_id
+),
+job_runtime AS (
+    SELECT job_id, any_value(model) AS model, any_value(max_steps) AS max_steps
+    FROM @events@
+    WHERE type = 'initializeRuntime'
+    GROUP BY job_id
+)
+SELECT
+    p.run_id, p.job_id, p.expert_key, p.user_name,
+    CASE p.stop_event
+        WHEN 'completeRun' THEN 'completed'
+        WHEN 'stopRunByError' THEN 'stoppedByError'
+        WHEN 'stopRunByExceededMaxSteps' THEN 'stoppedByExceededMaxSteps'
+        WHEN 'stopRunByDelegate' THEN 'stoppedByDelegate'
+        WHEN 'stopRunByInteractiveTool' THEN 'stoppedByInteractiveTool'
+        ELSE 'unfinished'
+    END AS outcome,
+    coalesce(s.model, j.model) AS model,
+    coalesce(s.max_steps, j.max_steps) AS max_steps,
+    p.steps, p.retries, p.error_name, p.error_message,
+    coalesce(p.run_started_at, p.first_event_at) AS started_at,
+    p.finished_at, p.last_event_at,
+    date_diff('millisecond', coalesce(p.run_started_at, p.first_event_at), p.finished_at)
+        AS duration_ms,
+    p.first_generation_at,
+    date_diff('millisecond', coalesce(p.run_started_at, p.first_event_at),
+              p.first_generation_at) AS ms_to_first_llm_call,
+    date_diff('millisecond', p.runtime_started_at, p.first_generation_at)
+        AS ms_from_runtime_start_to_first_llm_call,
+    p.input_tokens, p.output_tokens, p.reasoning_tokens, p.cached_input_tokens,
+    p.total_tokens, p.events
+FROM per_run AS p
+LEFT JOIN job_runtime AS j USING (job_id)
+LEFT JOIN run_settings AS s USING (run_id);
+
+-- One row per job: job.json when the runtime wrote one (ours does, the reference does
+-- not), completed by what the events say.
+CREATE OR REPLACE VIEW jobs AS
+WITH latest AS (
+    SELECT * EXCLUDE (rank_) FROM (
+        SELECT *, row_number() OVER (
+            PARTITION BY job_id
+            ORDER BY finished_at DESC NULLS LAST, total_steps DESC NULLS LAST,
+                     (status = 'running'), version_hash
+        ) AS rank_
+        FROM @jobs@
+    ) WHERE rank_ = 1
+),
+from_events AS (
+    SELECT
+        job_id,
+        any_value(user_name) AS user_name,
+        any_value(expert_name) FILTER (WHERE type = 'initializeRuntime') AS expert_name,
+        any_value(model) FILTER (WHERE type = 'initializeRuntime') AS model,
+        min(ts) AS first_event_at,
+        max(ts) AS last_event_at,
+        count(DISTINCT run_id) AS runs,
+        arg_max(type, ts) FILTER (WHERE type IN (
+            'completeRun', 'stopRunByError', 'stopRunByExceededMaxSteps',
+            'stopRunByDelegate', 'stopRunByInteractiveTool')) AS last_stop_event,
+        sum(total_tokens) AS total_tokens
+    FROM @events@
+    GROUP BY job_id
+)
+SELECT
+    job_id,
+    coalesce(l.status, CASE e.last_stop_event
+        WHEN 'completeRun' THEN 'completed'
+        WHEN 'stopRunByError' THEN 'stoppedByError'
+        WHEN 'stopRunByExceededMaxSteps' THEN 'stoppedByMaxSteps'
+        WHEN 'stopRunByInteractiveTool' THEN 'stoppedByInteractiveTool'
+        ELSE 'running' END) AS status,
+    coalesce(l.coordinator_expert_key, e.expert_name) AS coordinator_expert_key,
+    e.model, coalesce(l.user_name, e.user_name) AS user_name,
+    coalesce(l.started_at, e.first_event_at) AS started_at,
+    coalesce(l.finished_at, e.last_event_at) AS finished_at,
+    l.total_steps, l.max_steps, e.runs,
+    coalesce(l.total_tokens, e.total_tokens) AS total_tokens,
+    l.input_tokens, l.output_tokens, l.cached_input_tokens
+FROM latest AS l
+FULL OUTER JOIN from_events AS e USING (job_id);
