@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TextIO
 
 from runtime.config import find_config, load_config, load_env_files
-from runtime.errors import PerstackError
+from runtime.errors import ConfigError, PerstackError
 from runtime.executor import ExecutionRequest, execute
+from runtime.storage import WorkspaceStore
 from runtime.version import RUNTIME_VERSION
 
 logger = logging.getLogger("runtime.cli")
@@ -61,7 +62,20 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=_positive_int, help="steps before stopping")
     parser.add_argument("--max-retries", type=int, help="retries of a failed generation")
     parser.add_argument("--timeout", type=_positive_int, help="per-generation timeout, ms")
-    parser.add_argument("--job-id", help="id for the job (default: a new one)")
+    parser.add_argument("--job-id", help="id for a new job (default: a new one)")
+    parser.add_argument(
+        "--continue", dest="continue_latest", action="store_true",
+        help="continue the latest job with a new run",
+    )
+    parser.add_argument("--continue-job", metavar="JOB_ID", help="continue this job")
+    parser.add_argument(
+        "--resume-from", metavar="CHECKPOINT_ID",
+        help="resume from this checkpoint of the job (requires --continue-job)",
+    )
+    parser.add_argument(
+        "-i", "--interactive-tool-call-result", dest="interactive", action="store_true",
+        help="the query answers the interactive tool call the job is waiting for",
+    )
     parser.add_argument(
         "--env-path", action="append", default=[], help="extra env file (repeatable)"
     )
@@ -95,11 +109,29 @@ def _configure_logging(verbose: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _continued_job(args: argparse.Namespace, workspace: Path) -> str | None:
+    if args.resume_from and not args.continue_job:
+        raise ConfigError("--resume-from needs --continue-job JOB_ID")
+    if args.interactive and not (args.continue_latest or args.continue_job):
+        raise ConfigError("-i answers a waiting job: add --continue or --continue-job JOB_ID")
+    if args.job_id and (args.continue_latest or args.continue_job):
+        raise ConfigError("--job-id names a new job; it cannot be combined with --continue")
+    if args.continue_job:
+        return str(args.continue_job)
+    if not args.continue_latest:
+        return None
+    latest = WorkspaceStore(workspace).latest_job_id()
+    if latest is None:
+        raise ConfigError(f"--continue: there is no job in {workspace} to continue")
+    return latest
+
+
 def _request(args: argparse.Namespace) -> ExecutionRequest:
     loaded = load_config(find_config(args.config))
     load_env_files(loaded, args.env_path)
     workspace = Path(args.workspace or ".").resolve()
     workspace.mkdir(parents=True, exist_ok=True)
+    continue_job = _continued_job(args, workspace)
     return ExecutionRequest(
         loaded=loaded,
         expert_key=args.expert,
@@ -112,6 +144,9 @@ def _request(args: argparse.Namespace) -> ExecutionRequest:
         max_retries=args.max_retries,
         timeout_ms=args.timeout,
         job_id=args.job_id,
+        continue_job=continue_job,
+        resume_from=args.resume_from,
+        interactive_answer=args.interactive,
         verbose=args.verbose,
     )
 

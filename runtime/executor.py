@@ -1,5 +1,9 @@
-"""Execute one Expert: set up the job, the run, its skills and provider, run the loop, and
-leave the job's files consistent on every way out."""
+"""Execute a Job: the coordinator's Run, a Run per delegation, and continuing a stopped Job.
+
+Everything a Run needs (provider, skills, the job's files) is set up here and torn down on
+every way out: skills are closed even when the run fails or is interrupted, and job.json
+always ends with a final status.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from runtime.checkpoint import Job, JobStatus, Usage
+from pydantic import ValidationError
+
+from runtime.checkpoint import (
+    Checkpoint,
+    DelegatedBy,
+    ExpertRef,
+    Job,
+    JobStatus,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from runtime.config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_STEPS,
@@ -18,13 +33,16 @@ from runtime.config import (
 )
 from runtime.errors import ConfigError, StorageError
 from runtime.eventbus import EventBus, Listener
-from runtime.events import InitializeRuntime
+from runtime.events import InitializeRuntime, InteractiveToolCallInput
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
+from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, UserMessage
 from runtime.prompt import build_instruction
 from runtime.providers.factory import ProviderChoice, build_provider, choose_provider
-from runtime.run import RunLoop, RunOutcome, RunParams
-from runtime.setting import ProviderConfig, RunInput, RunSetting
+from runtime.providers.provider import Provider
+from runtime.run import RunLoop, RunOutcome, RunParams, StepCounter
+from runtime.setting import InteractiveToolCallResult, ProviderConfig, RunInput, RunSetting
+from runtime.skills.delegates import DelegateSkill
 from runtime.skills.factory import SkillContext, build_skills
 from runtime.skills.manager import SkillManager
 from runtime.skills.skill import Skill
@@ -55,6 +73,12 @@ class ExecutionRequest:
     max_retries: int | None = None
     timeout_ms: int | None = None
     job_id: str | None = None
+    # Continuing: the job to continue (--continue resolves to the latest), the checkpoint to
+    # resume from (default: the coordinator's last), and whether the query answers the
+    # pending interactive tool call (-i).
+    continue_job: str | None = None
+    resume_from: str | None = None
+    interactive_answer: bool = False
     verbose: bool = False
     listeners: list[Listener] = field(default_factory=list)
 
@@ -86,79 +110,355 @@ def reasoning_budget_tokens(loaded: LoadedConfig) -> int | None:
     return REASONING_BUDGET_TOKENS[budget]
 
 
-async def execute(request: ExecutionRequest, stdout: TextIO | None) -> RunOutcome:
-    """Run the Expert once as a new job (or a new run of ``request.job_id``)."""
-    expert = request.loaded.expert(request.expert_key)
-    limits = Limits.resolve(request)
-    choice = choose_provider(
-        request.loaded, provider=request.provider, model=request.model, script=request.script
-    )
-    store = WorkspaceStore(request.workspace)
-    bus = EventBus(stdout=stdout, store=store, listeners=request.listeners)
-    job_id = request.job_id or new_id()
-    run_id = new_id()
-    started = now_ms()
-    job = _open_job(store, job_id, request.expert_key, limits, started)
-    setting = _run_setting(request, choice, limits, job_id, run_id, started)
-    store.write_run_setting(setting)
-    bus.emit(
-        InitializeRuntime(
+@dataclass
+class _Resume:
+    checkpoint: Checkpoint
+    messages: list[AnyMessage]
+    answers_pending_calls: bool
+    interactive: InteractiveToolCallInput | None = None
+
+
+class JobSession:
+    """One invocation of the runtime: a Job's coordinator Run and its delegations."""
+
+    def __init__(self, request: ExecutionRequest, stdout: TextIO | None) -> None:
+        self.request = request
+        self.loaded = request.loaded
+        self.limits = Limits.resolve(request)
+        self.choice = choose_provider(
+            request.loaded, provider=request.provider, model=request.model, script=request.script
+        )
+        self.store = WorkspaceStore(request.workspace)
+        self.bus = EventBus(stdout=stdout, store=self.store, listeners=request.listeners)
+        self._provider: Provider | None = None
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            self._provider = build_provider(self.choice)
+        return self._provider
+
+    async def execute(self) -> RunOutcome:
+        request = self.request
+        self.loaded.expert(request.expert_key)  # an unknown Expert fails before any file
+        resume = self._resume_point() if request.continue_job else None
+        job_id = request.continue_job or request.job_id or new_id()
+        job = self._open_job(job_id)
+        self.steps = StepCounter(job.total_steps)
+        outcome: RunOutcome | None = None
+        try:
+            outcome = await self.run_expert(request.expert_key, request.query, resume=resume,
+                                            job_id=job_id)
+            return outcome
+        finally:
+            if self._provider is not None:
+                await self._provider.aclose()
+            self._close_job(job, outcome)
+
+    async def run_expert(
+        self,
+        expert_key: str,
+        query: str,
+        *,
+        job_id: str,
+        resume: _Resume | None = None,
+        delegated_by: DelegatedBy | None = None,
+    ) -> RunOutcome:
+        """One Run of ``expert_key``: set up, loop, tear down."""
+        expert = self.loaded.expert(expert_key)
+        run_id = new_id()
+        self.store.write_run_setting(self._run_setting(expert_key, query, job_id, run_id, resume))
+        self.bus.emit(self._initialize_event(expert_key, query, job_id, run_id, resume))
+        delegates = {key: self.loaded.expert(key).description or key for key in expert.delegates}
+        context = SkillContext(
+            workspace=self.request.workspace, job_id=job_id, run_id=run_id,
+            delegated=delegated_by is not None,
+        )
+        skills = build_skills(expert_key, expert, context, delegates)
+        manager = SkillManager(skills, emit=self.bus.emit, job_id=job_id, run_id=run_id)
+        try:
+            await manager.start_eager(_is_eager)
+            loop = RunLoop(
+                self._run_params(expert_key, expert.version, job_id, run_id, delegated_by),
+                provider=self.provider,
+                skills=manager,
+                emit=self.bus.emit,
+                save_checkpoint=self.store.write_checkpoint,
+                steps=self.steps,
+                has_open_todos=lambda: _open_todos(skills),
+                delegate=self._delegate_for(skills, expert_key, expert.version),
+            )
+            if resume is not None:
+                return await loop.resume(
+                    resume.checkpoint, resume.messages,
+                    answers_pending_calls=resume.answers_pending_calls,
+                )
+            instruction = build_instruction(
+                expert_key, expert, delegate_descriptions=delegates,
+                workspace_label=str(self.request.workspace),
+            )
+            return await loop.start(instruction, query)
+        finally:
+            await manager.close()
+
+    # --- delegation -------------------------------------------------------------------
+
+    def _delegate_for(self, skills: list[Skill], parent_key: str, parent_version: str) -> Any:
+        table = next((s for s in skills if isinstance(s, DelegateSkill)), None)
+        if table is None:
+            return None
+
+        async def delegate(call: ToolCall, parent: Checkpoint) -> ToolResult:
+            expert_key = table.expert_for(call.tool_name)
+            query = call.args.get("query")
+            if not isinstance(query, str) or not query.strip():
+                return _result(call, expert_key, "A delegation needs a non-empty `query`.", True)
+            delegated_by = DelegatedBy(
+                expert=ExpertRef(key=parent_key, name=parent_key, version=parent_version),
+                tool_call_id=call.id,
+                tool_name=call.tool_name,
+                checkpoint_id=parent.id,
+            )
+            outcome = await self.run_expert(
+                expert_key, query, job_id=parent.job_id, delegated_by=delegated_by
+            )
+            if outcome.status == "completed":
+                return _result(call, expert_key, outcome.text or "", False)
+            reason = outcome.error.message if outcome.error else outcome.status
+            return _result(call, expert_key, f"The Expert {expert_key!r} failed: {reason}", True)
+
+        return delegate
+
+    # --- continuing a job ----------------------------------------------------------------
+
+    def _resume_point(self) -> _Resume:
+        request = self.request
+        assert request.continue_job is not None
+        job_id = request.continue_job
+        checkpoint = self._checkpoint_to_resume(job_id)
+        if checkpoint.expert.key != request.expert_key:
+            raise ConfigError(
+                f"job {job_id} was run by Expert {checkpoint.expert.key!r}, not "
+                f"{request.expert_key!r}; continue it with that Expert"
+            )
+        waiting = checkpoint.status == "stoppedByInteractiveTool"
+        if not request.interactive_answer and waiting:
+            names = ", ".join(c.tool_name for c in checkpoint.pending_tool_calls or [])
+            raise ConfigError(
+                f"job {job_id} is waiting for an answer to {names}; pass -i to give the query "
+                "as that answer"
+            )
+        if not request.interactive_answer:
+            return _Resume(checkpoint, [UserMessage(contents=[TextPart(text=request.query)])],
+                           answers_pending_calls=False)
+        pending = checkpoint.pending_tool_calls or []
+        if checkpoint.status != "stoppedByInteractiveTool" or not pending:
+            raise ConfigError(
+                f"checkpoint {checkpoint.id} of job {job_id} is not waiting for an interactive "
+                f"answer (status {checkpoint.status}); drop -i to continue with a new query"
+            )
+        answered = {r.id: r for r in checkpoint.partial_tool_results or []}
+        parts = []
+        for call in checkpoint.messages[-1].contents if checkpoint.messages else []:
+            call_id = getattr(call, "tool_call_id", None)
+            if call_id is None:
+                continue
+            if call_id in answered:
+                r = answered[call_id]
+                parts.append(ToolResultPart(tool_call_id=r.id, tool_name=r.tool_name,
+                                            contents=list(r.result), is_error=r.is_error))
+            else:
+                tool_name = getattr(call, "tool_name", "")
+                parts.append(ToolResultPart(tool_call_id=call_id, tool_name=tool_name,
+                                            contents=[TextPart(text=request.query)]))
+        first = pending[0]
+        return _Resume(
+            checkpoint,
+            [ToolMessage(contents=parts)],
+            answers_pending_calls=True,
+            interactive=InteractiveToolCallInput(
+                tool_call_id=first.id, tool_name=first.tool_name, skill_name=first.skill_name,
+                text=request.query,
+            ),
+        )
+
+    def _checkpoint_to_resume(self, job_id: str) -> Checkpoint:
+        if self.request.resume_from:
+            return self.store.read_checkpoint(job_id, self.request.resume_from)
+        job = self.store.read_job(job_id)
+        coordinator = [
+            c for c in self.store.list_checkpoints(job_id)
+            if c.delegated_by is None and c.expert.key == job.coordinator_expert_key
+        ]
+        if not coordinator:
+            raise ConfigError(f"job {job_id} has no checkpoint of its coordinator to continue")
+        return coordinator[-1]
+
+    # --- the job's files -------------------------------------------------------------------
+
+    def _open_job(self, job_id: str) -> Job:
+        previous: Job | None = None
+        if (self.store.job_dir(job_id) / "job.json").is_file():
+            try:
+                previous = self.store.read_job(job_id)
+            except (StorageError, ValidationError) as error:
+                raise ConfigError(f"job {job_id}: job.json cannot be read: {error}") from error
+        elif self.request.continue_job:
+            raise ConfigError(f"job {job_id} not found in {self.store.jobs_dir}")
+        job = Job(
+            id=job_id,
+            status="running",
+            coordinator_expert_key=(
+                previous.coordinator_expert_key if previous else self.request.expert_key
+            ),
+            total_steps=previous.total_steps if previous else 0,
+            max_steps=self.limits.max_steps,
+            usage=previous.usage if previous else Usage(),
+            started_at=previous.started_at if previous else now_ms(),
+        )
+        self.store.write_job(job)
+        return job
+
+    def _close_job(self, job: Job, outcome: RunOutcome | None) -> None:
+        status: JobStatus = _JOB_STATUS[outcome.status] if outcome else "stoppedByError"
+        usage = self._job_usage(job)
+        closed = job.model_copy(
+            update={
+                "status": status,
+                "total_steps": max(job.total_steps, self.steps.last),
+                "usage": usage,
+                "finished_at": now_ms(),
+            }
+        )
+        try:
+            self.store.write_job(closed)
+        except StorageError:  # the run's own result matters more than the job summary
+            logger.exception("could not update job.json of job %s", job.id)
+
+    def _job_usage(self, job: Job) -> Usage:
+        """Usage of every Run of the job: each Run's last checkpoint carries its total."""
+        last_by_run: dict[str, Checkpoint] = {}
+        try:
+            for checkpoint in self.store.list_checkpoints(job.id):
+                last_by_run[checkpoint.run_id] = checkpoint
+        except (StorageError, ValidationError):
+            logger.exception("could not sum the usage of job %s", job.id)
+            return job.usage
+        total = Usage()
+        for checkpoint in last_by_run.values():
+            total = total + checkpoint.usage
+        return total
+
+    # --- settings and events -----------------------------------------------------------
+
+    def _run_params(
+        self, expert_key: str, version: str, job_id: str, run_id: str,
+        delegated_by: DelegatedBy | None,
+    ) -> RunParams:
+        return RunParams(
+            job_id=job_id,
+            run_id=run_id,
+            expert_key=expert_key,
+            expert_name=expert_key,
+            expert_version=version,
+            model=self.choice.model,
+            max_steps=self.limits.max_steps,
+            timeout_s=self.limits.timeout_ms / 1000,
+            retry=RetryPolicy.from_env(self.limits.max_retries),
+            reasoning_budget=reasoning_budget_tokens(self.loaded),
+            temperature=self.loaded.config.temperature,
+            delegated_by=delegated_by,
+        )
+
+    def _initialize_event(
+        self, expert_key: str, query: str, job_id: str, run_id: str, resume: _Resume | None
+    ) -> InitializeRuntime:
+        interactive = resume.interactive if resume else None
+        return InitializeRuntime(
             job_id=job_id,
             run_id=run_id,
             runtime_version=RUNTIME_VERSION,
             runtime="local",
-            expert_name=request.expert_key,
-            experts=list(request.loaded.config.experts),
-            model=choice.model,
-            temperature=request.loaded.config.temperature,
-            max_steps=limits.max_steps,
-            max_retries=limits.max_retries,
-            timeout=limits.timeout_ms,
-            query=request.query,
+            expert_name=expert_key,
+            experts=list(self.loaded.config.experts),
+            model=self.choice.model,
+            temperature=self.loaded.config.temperature,
+            max_steps=self.limits.max_steps,
+            max_retries=self.limits.max_retries,
+            timeout=self.limits.timeout_ms,
+            query=None if interactive else query,
+            interactive_tool_call=interactive,
+        )
+
+    def _run_setting(
+        self, expert_key: str, query: str, job_id: str, run_id: str, resume: _Resume | None
+    ) -> RunSetting:
+        return build_run_setting(
+            self.loaded, self.choice, self.limits, expert_key, job_id, run_id,
+            _run_input(query, resume), verbose=self.request.verbose,
+        )
+
+
+def _run_input(query: str, resume: _Resume | None) -> RunInput:
+    if resume is None or resume.interactive is None:
+        return RunInput(text=query)
+    call = resume.interactive
+    return RunInput(
+        interactive_tool_call_result=InteractiveToolCallResult(
+            tool_call_id=call.tool_call_id, tool_name=call.tool_name,
+            skill_name=call.skill_name or "", text=call.text,
         )
     )
-    provider = build_provider(choice)
-    context = SkillContext(workspace=request.workspace, job_id=job_id, run_id=run_id)
-    skills = build_skills(request.expert_key, expert, context)
-    manager = SkillManager(skills, emit=bus.emit, job_id=job_id, run_id=run_id)
-    outcome: RunOutcome | None = None
-    try:
-        await manager.start_eager(_is_eager)
-        loop = RunLoop(
-            RunParams(
-                job_id=job_id,
-                run_id=run_id,
-                expert_key=request.expert_key,
-                expert_name=request.expert_key,
-                expert_version=expert.version,
-                model=choice.model,
-                max_steps=limits.max_steps,
-                timeout_s=limits.timeout_ms / 1000,
-                retry=RetryPolicy.from_env(limits.max_retries),
-                reasoning_budget=reasoning_budget_tokens(request.loaded),
-                temperature=request.loaded.config.temperature,
-            ),
-            provider=provider,
-            skills=manager,
-            emit=bus.emit,
-            save_checkpoint=store.write_checkpoint,
-            has_open_todos=lambda: _open_todos(skills),
-        )
-        delegates = {
-            key: request.loaded.expert(key).description or key for key in expert.delegates
-        }
-        instruction = build_instruction(
-            request.expert_key,
-            expert,
-            delegate_descriptions=delegates,
-            workspace_label=str(request.workspace),
-        )
-        outcome = await loop.start(instruction, request.query)
-        return outcome
-    finally:
-        await manager.close()
-        await provider.aclose()
-        _close_job(store, job, outcome, loop_checkpoint_usage(outcome))
+
+
+def build_run_setting(
+    loaded: LoadedConfig,
+    choice: ProviderChoice,
+    limits: Limits,
+    expert_key: str,
+    job_id: str,
+    run_id: str,
+    run_input: RunInput,
+    *,
+    verbose: bool = False,
+) -> RunSetting:
+    experts: dict[str, Any] = {
+        key: {"key": key, "name": key, **expert.model_dump(mode="json", exclude_none=True)}
+        for key, expert in loaded.config.experts.items()
+    }
+    started = now_ms()
+    return RunSetting(
+        model=choice.model,
+        provider_config=ProviderConfig(
+            provider_name=choice.name,
+            base_url=choice.base_url,
+            header_names=sorted(choice.headers) if choice.headers else None,
+        ),
+        job_id=job_id,
+        run_id=run_id,
+        expert_key=expert_key,
+        input=run_input,
+        experts=experts,
+        temperature=loaded.config.temperature,
+        max_steps=limits.max_steps,
+        max_retries=limits.max_retries,
+        timeout=limits.timeout_ms,
+        started_at=started,
+        updated_at=started,
+        verbose=verbose or None,
+        runtime_version=RUNTIME_VERSION,
+        reasoning_budget=reasoning_budget_tokens(loaded),
+    )
+
+
+def _result(call: ToolCall, skill_name: str, text: str, is_error: bool) -> ToolResult:
+    return ToolResult(
+        id=call.id,
+        skill_name=skill_name,
+        tool_name=call.tool_name,
+        result=[TextPart(text=text)],
+        is_error=True if is_error else None,
+    )
 
 
 def _is_eager(skill: Skill) -> bool:
@@ -173,82 +473,6 @@ def _open_todos(skills: list[Skill]) -> bool:
     return False
 
 
-def loop_checkpoint_usage(outcome: RunOutcome | None) -> Usage:
-    return outcome.usage if outcome is not None else Usage()
-
-
-def _open_job(
-    store: WorkspaceStore, job_id: str, expert_key: str, limits: Limits, started: int
-) -> Job:
-    previous: Job | None = None
-    if (store.job_dir(job_id) / "job.json").is_file():
-        previous = store.read_job(job_id)
-    job = Job(
-        id=job_id,
-        status="running",
-        coordinator_expert_key=previous.coordinator_expert_key if previous else expert_key,
-        total_steps=previous.total_steps if previous else 0,
-        max_steps=limits.max_steps,
-        usage=previous.usage if previous else Usage(),
-        started_at=previous.started_at if previous else started,
-    )
-    store.write_job(job)
-    return job
-
-
-def _close_job(
-    store: WorkspaceStore, job: Job, outcome: RunOutcome | None, usage: Usage
-) -> None:
-    status: JobStatus = _JOB_STATUS[outcome.status] if outcome else "stoppedByError"
-    steps = outcome.checkpoint.step_number if outcome else job.total_steps
-    closed = job.model_copy(
-        update={
-            "status": status,
-            "total_steps": max(job.total_steps, steps),
-            "usage": job.usage + usage,
-            "finished_at": now_ms(),
-        }
-    )
-    try:
-        store.write_job(closed)
-    except StorageError:  # the run's own result matters more than the job summary
-        logger.exception("could not update job.json of job %s", job.id)
-
-
-def _run_setting(
-    request: ExecutionRequest,
-    choice: ProviderChoice,
-    limits: Limits,
-    job_id: str,
-    run_id: str,
-    started: int,
-) -> RunSetting:
-    experts: dict[str, Any] = {
-        key: {"key": key, "name": key, **expert.model_dump(mode="json", exclude_none=True)}
-        for key, expert in request.loaded.config.experts.items()
-    }
-    return RunSetting(
-        model=choice.model,
-        provider_config=ProviderConfig(
-            provider_name=choice.name,
-            base_url=choice.base_url,
-            header_names=sorted(choice.headers) if choice.headers else None,
-        ),
-        job_id=job_id,
-        run_id=run_id,
-        expert_key=request.expert_key,
-        input=RunInput(text=request.query),
-        experts=experts,
-        temperature=request.loaded.config.temperature,
-        max_steps=limits.max_steps,
-        max_retries=limits.max_retries,
-        timeout=limits.timeout_ms,
-        started_at=started,
-        updated_at=started,
-        verbose=request.verbose or None,
-        runtime_version=RUNTIME_VERSION,
-        reasoning_budget=reasoning_budget_tokens(request.loaded),
-    )
-
-
-__all__ = ["ConfigError", "ExecutionRequest", "execute"]
+async def execute(request: ExecutionRequest, stdout: TextIO | None) -> RunOutcome:
+    """Run the Expert: a new Job, a new Run of ``job_id``, or a continued Job."""
+    return await JobSession(request, stdout).execute()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from runtime.checkpoint import (
     Checkpoint,
     CheckpointError,
     CheckpointStatus,
+    DelegatedBy,
     Step,
     ToolCall,
     ToolResult,
@@ -28,10 +29,13 @@ from runtime.checkpoint import (
 from runtime.errors import SkillError
 from runtime.events import (
     AttemptCompletion,
+    CallDelegate,
+    CallInteractiveTool,
     CallTools,
     CompleteRun,
     ContinueToNextStep,
     Event,
+    FinishAllToolCalls,
     FinishToolCall,
     ResolveToolResults,
     Retry,
@@ -39,6 +43,7 @@ from runtime.events import (
     StartRun,
     StopRunByError,
     StopRunByExceededMaxSteps,
+    StopRunByInteractiveTool,
 )
 from runtime.generation import RetryPolicy, generate
 from runtime.ids import new_id, now_ms
@@ -81,6 +86,18 @@ class RunParams:
     reasoning_budget: int | None = None
     temperature: float | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
+    delegated_by: DelegatedBy | None = None
+
+
+class StepCounter:
+    """Step numbers of a Job: continuous across its Runs, as maxSteps counts the whole Job."""
+
+    def __init__(self, last: int = 0) -> None:
+        self.last = last
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
 
 
 @dataclass
@@ -90,6 +107,11 @@ class RunOutcome:
     text: str | None = None
     error: CheckpointError | None = None
     usage: Usage = field(default_factory=Usage)
+
+
+# Runs a delegated Expert for one tool call and returns its result (never raises for a
+# delegate that failed: that is an error result for the coordinator).
+Delegate = Callable[[ToolCall, "Checkpoint"], Awaitable[ToolResult]]
 
 
 class _StepFailed(Exception):
@@ -107,9 +129,13 @@ class RunLoop:
         skills: SkillManager,
         emit: Callable[[Event], None],
         save_checkpoint: Callable[[Checkpoint], None],
+        steps: StepCounter,
         has_open_todos: Callable[[], bool] = lambda: False,
+        delegate: Delegate | None = None,
     ) -> None:
         self.params = params
+        self._steps = steps
+        self._delegate = delegate
         self._provider = provider
         self._skills = skills
         self._emit = emit
@@ -120,20 +146,15 @@ class RunLoop:
 
     # --- the loop ---------------------------------------------------------------------
 
-    async def start(
-        self,
-        instruction: InstructionMessage,
-        query: str,
-        *,
-        first_step: int = 1,
-    ) -> RunOutcome:
-        """A fresh run: the instruction and the user's query, from ``first_step``."""
+    async def start(self, instruction: InstructionMessage, query: str) -> RunOutcome:
+        """A fresh run: the instruction and the user's query, at the Job's next step."""
         p = self.params
         checkpoint = Checkpoint(
             job_id=p.job_id,
             run_id=p.run_id,
             status="init",
-            step_number=first_step,
+            step_number=self._steps.next(),
+            delegated_by=p.delegated_by,
             expert={"key": p.expert_key, "name": p.expert_name, "version": p.expert_version},
             context_window=CONTEXT_WINDOW_TOKENS,
             context_window_usage=0.0,
@@ -150,24 +171,41 @@ class RunLoop:
         )
         return await self._loop(inputs)
 
-    async def resume(self, checkpoint: Checkpoint, new_messages: list[AnyMessage]) -> RunOutcome:
-        """Go on from a checkpoint (continue, resume-from), adding ``new_messages`` first."""
+    async def resume(
+        self,
+        checkpoint: Checkpoint,
+        new_messages: list[AnyMessage],
+        *,
+        answers_pending_calls: bool = False,
+    ) -> RunOutcome:
+        """Go on from a checkpoint (--continue, --resume-from) in a new Run of the same Job.
+
+        ``new_messages`` are added first: the next user message, or (with
+        ``answers_pending_calls``) the tool message that completes the pending tool calls.
+        """
         self.checkpoint = checkpoint.model_copy(
             update={
                 "id": new_id(),
                 "run_id": self.params.run_id,
+                "step_number": self._steps.next(),
                 "status": "proceeding",
                 "messages": [*checkpoint.messages, *new_messages],
                 "error": None,
                 "pending_tool_calls": None,
                 "partial_tool_results": None,
+                "delegate_to": None,
             }
         )
+        inputs = [] if answers_pending_calls else new_messages
         self._emit(
             StartRun.model_validate(
-                {**self._base(), "initialCheckpoint": checkpoint, "inputMessages": new_messages}
+                {**self._base(), "initialCheckpoint": checkpoint, "inputMessages": inputs}
             )
         )
+        if answers_pending_calls:
+            self._emit(
+                FinishAllToolCalls.model_validate({**self._base(), "newMessages": new_messages})
+            )
         return await self._loop(new_messages)
 
     async def _loop(self, inputs: list[AnyMessage]) -> RunOutcome:
@@ -259,19 +297,27 @@ class RunLoop:
     ) -> RunOutcome | None:
         expert_message = ExpertMessage(contents=list(generation.contents))
         tool_calls = [self._describe_call(call) for call in calls]
+        usage = generation.usage
+        base = self._base()
         self._emit(
             CallTools.model_validate(
-                {
-                    **self._base(),
-                    "newMessage": expert_message,
-                    "toolCalls": tool_calls,
-                    "usage": generation.usage,
-                }
+                {**base, "newMessage": expert_message, "toolCalls": tool_calls, "usage": usage}
             )
         )
+        interactive = [c for c in tool_calls if self._kind(c) == "interactive"]
+        delegated = [c for c in tool_calls if self._kind(c) == "delegate"]
+        if delegated:
+            self._emit(
+                CallDelegate.model_validate(
+                    {**base, "newMessage": expert_message, "toolCalls": delegated, "usage": usage}
+                )
+            )
         step = self._require_step()
         step.tool_calls = tool_calls
-        results = await asyncio.gather(*(self._run_tool(call) for call in tool_calls))
+        answered = [c for c in tool_calls if c not in interactive]
+        results = await asyncio.gather(*(self._run_tool(call) for call in answered))
+        if interactive:
+            return self._stop_for_interactive(expert_message, interactive, list(results), usage)
         tool_message = ToolMessage(contents=[_result_part(r) for r in results])
         step.tool_results = list(results)
         completion = next((r for r in results if r.tool_name == ATTEMPT_COMPLETION), None)
@@ -282,6 +328,45 @@ class RunLoop:
         )
         self._emit(FinishToolCall.model_validate({**self._base(), "newMessages": [tool_message]}))
         return self._end_step([expert_message, tool_message])
+
+    def _kind(self, call: ToolCall) -> str:
+        skill = self._skills.skill_for(call.tool_name)
+        return str(getattr(skill, "kind", "tool"))
+
+    def _stop_for_interactive(
+        self,
+        expert_message: ExpertMessage,
+        pending: list[ToolCall],
+        partial: list[ToolResult],
+        usage: Usage,
+    ) -> RunOutcome:
+        """Stop and wait for a person: the checkpoint keeps the calls still to be answered
+        and the results of the others, so `--continue -i` can finish the turn."""
+        assert self.checkpoint is not None
+        self._emit(
+            CallInteractiveTool.model_validate(
+                {**self._base(), "newMessage": expert_message, "toolCall": pending[0],
+                 "usage": usage}
+            )
+        )
+        checkpoint = self.checkpoint.model_copy(
+            update={
+                "status": "stoppedByInteractiveTool",
+                "messages": [*self.checkpoint.messages, expert_message],
+                "pending_tool_calls": pending,
+                "partial_tool_results": partial,
+            }
+        )
+        step = self._finish_step([expert_message])
+        step.tool_results = partial
+        step.pending_tool_calls = pending
+        self._finalize(checkpoint)
+        self._emit(
+            StopRunByInteractiveTool.model_validate(
+                {**self._base(), "checkpoint": checkpoint, "step": step}
+            )
+        )
+        return RunOutcome("stoppedByInteractiveTool", checkpoint, usage=checkpoint.usage)
 
     def _describe_call(self, call: ToolCallPart) -> ToolCall:
         skill = self._skills.skill_for(call.tool_name)
@@ -294,6 +379,9 @@ class RunLoop:
         )
 
     async def _run_tool(self, call: ToolCall) -> ToolResult:
+        if self._delegate is not None and self._kind(call) == "delegate":
+            assert self.checkpoint is not None
+            return await self._delegate(call, self.checkpoint)
         try:
             skill_name, outcome = await self._skills.call(call.tool_name, call.args)
         except SkillError as error:
@@ -368,7 +456,7 @@ class RunLoop:
             update={"messages": [*self.checkpoint.messages, *new_messages], "retry_count": 0}
         )
         step = self._finish_step(new_messages)
-        if checkpoint.step_number >= self.params.max_steps:
+        if self._steps.last >= self.params.max_steps:
             stopped = checkpoint.model_copy(update={"status": "stoppedByExceededMaxSteps"})
             self._finalize(stopped)
             self._emit(
@@ -379,7 +467,7 @@ class RunLoop:
             return RunOutcome("stoppedByExceededMaxSteps", stopped, usage=stopped.usage)
         self._save(checkpoint)
         self.checkpoint = checkpoint.model_copy(
-            update={"id": new_id(), "step_number": checkpoint.step_number + 1}
+            update={"id": new_id(), "step_number": self._steps.next()}
         )
         self._emit(
             ContinueToNextStep.model_validate(

@@ -24,10 +24,18 @@ class SkillContext:
     workspace: Path
     job_id: str
     run_id: str
+    # A delegated run: no interactive tools.
+    delegated: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def build_skills(expert_key: str, expert: ExpertConfig, context: SkillContext) -> list[Skill]:
+def build_skills(
+    expert_key: str,
+    expert: ExpertConfig,
+    context: SkillContext,
+    delegates: dict[str, str] | None = None,
+) -> list[Skill]:
+    """The Expert's skills in declaration order, then its delegates (key to description)."""
     skills: list[Skill] = []
     for name, config in expert.effective_skills().items():
         if name == BASE_SKILL_NAME:
@@ -38,10 +46,15 @@ def build_skills(expert_key: str, expert: ExpertConfig, context: SkillContext) -
                 "by this runtime"  # TODO(#3): MCP skills over stdio, SSE and streamable HTTP
             )
         elif isinstance(config, InteractiveSkill):
-            raise ConfigError(
-                f'experts."{expert_key}".skills."{name}": interactive skills are not '
-                "supported yet by this runtime"  # TODO(#4): interactive tools and --continue -i
-            )
+            if context.delegated:
+                continue  # delegated Experts cannot ask a person
+            from runtime.skills.interactive import InteractiveSkill as Interactive
+
+            skills.append(Interactive(name, config))
+    if delegates:
+        from runtime.skills.delegates import DelegateSkill
+
+        skills.append(DelegateSkill(delegates))
     return skills
 
 
