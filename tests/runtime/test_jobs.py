@@ -31,7 +31,7 @@ description = "Ask the person running you"
 
 [experts."asker".skills."human".tools."askUser"]
 description = "Ask the user a question"
-inputJsonSchema = '{"type":"object","properties":{"question":{"type":"string"}},"required":["question"]}'
+inputJsonSchema = '{"type":"object","properties":{"question":{"type":"string"}}}'
 """
 
 DONE = [{"tool_use": [{"name": "attemptCompletion", "input": {}}]}]
