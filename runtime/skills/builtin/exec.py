@@ -197,6 +197,10 @@ async def _spawn(
                 f"Cannot start {args.command!r}: {error.strerror or error}.",
                 kind="CommandFailed",
             ) from None
+        except ValueError as error:  # e.g. a NUL byte inside the command or an argument
+            raise ToolFailure(
+                f"Cannot start {args.command!r}: {error}.", kind="InvalidArguments"
+            ) from None
 
 
 def _result(

@@ -181,6 +181,12 @@ async def test_flood_of_output_does_not_stall_the_command(tmp_path: Path) -> Non
     assert "49995904 more bytes" in body(outcome)["output"]
 
 
+async def test_nul_byte_in_command_or_argument_is_an_error(skill: BuiltinSkill) -> None:
+    for args in (sh("true", command="t\x00rue"), sh("echo a\x00b")):
+        outcome = await run(skill, args)
+        assert body(outcome)["error"] == "InvalidArguments"
+
+
 async def test_out_of_range_timeout_is_refused(skill: BuiltinSkill) -> None:
     for timeout in (0, -5, 10**12):
         outcome = await run(skill, sh("true", timeout=timeout))
