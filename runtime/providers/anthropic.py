@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,26 @@ API_KEY_ENV = "ANTHROPIC_API_KEY"
 CONNECT_TIMEOUT_S = 10.0
 # Closing a stream we gave up on must not hang the run.
 CLOSE_TIMEOUT_S = 5.0
+
+
+_preloading: threading.Thread | None = None
+
+
+def preload_sdk() -> None:
+    """Start importing the SDK in a background thread, so that its cost (seconds, cold) overlaps
+    with configuration loading and skill start-up. Idempotent; building a provider simply waits
+    for an import still in progress (Python's import lock)."""
+    global _preloading
+    if _preloading is None and "anthropic" not in sys.modules:
+        _preloading = threading.Thread(target=_import_sdk, name="anthropic-preload", daemon=True)
+        _preloading.start()
+
+
+def _import_sdk() -> None:
+    try:
+        import anthropic  # noqa: F401
+    except ImportError:
+        logger.debug("preloading the anthropic SDK failed", exc_info=True)
 
 
 def sdk_base_url(base_url: str | None) -> str | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +257,20 @@ async def test_non_streamed_reply_from_the_fake_is_a_plain_message(
     assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
     assert message.stop_reason == "tool_use"
     assert fake_api.requests[0].body.get("stream") in (None, False)
+
+
+def test_importing_the_provider_module_does_not_import_the_sdk_but_preloading_does() -> None:
+    code = (
+        "import sys, runtime.providers.anthropic as a, runtime.providers.scripted; "
+        "before = 'anthropic' in sys.modules; a.preload_sdk(); a._preloading.join(60); "
+        "print(before, 'anthropic' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert out.stdout.split() == ["False", "True"]
