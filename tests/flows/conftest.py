@@ -9,6 +9,7 @@ happened.
 from __future__ import annotations
 
 import os
+import textwrap
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +32,19 @@ from flows.launcher import (
 from flows.launcher.engine import MANAGED_LABEL
 
 SESSION_LABEL = "test.session"
+# Scripts report by printing one JSON object of type "probe" on stdout.
+PROBE = """\
+import json, os
+def report(**fields):
+    print(json.dumps({'type': 'probe', **fields}), flush=True)
+"""
+
+
+def script(body: str) -> str:
+    """A Python script for the container: the ``report`` helper, then ``body``."""
+    return PROBE + textwrap.dedent(body)
+
+
 RUNTIME_IMAGE = "perstack-runtime:latest"
 PROXY_IMAGE = "perstack-proxy:latest"
 

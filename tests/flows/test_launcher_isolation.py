@@ -3,25 +3,14 @@ launcher's result and events say."""
 
 from __future__ import annotations
 
-import textwrap
 import threading
 
 import pytest
 
 from flows.launcher import Limits, Outcome, launch
+from tests.flows.conftest import script
 
 pytestmark = pytest.mark.docker
-
-# Scripts report by printing one JSON object of type "probe" on stdout.
-PROBE = """\
-import json, os
-def report(**fields):
-    print(json.dumps({'type': 'probe', **fields}), flush=True)
-"""
-
-
-def script(body: str) -> str:
-    return PROBE + textwrap.dedent(body)
 
 
 def test_writes_outside_the_workspace_and_tmp_are_refused(run_python):
