@@ -7,6 +7,7 @@ this module is.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
+BASE_URL_ENV = "ANTHROPIC_BASE_URL"
 # Connecting to the API (or a local gateway) should take well under this; a hung connect is
 # reported as a retryable timeout instead of eating the whole generation's budget.
 CONNECT_TIMEOUT_S = 10.0
@@ -86,7 +88,8 @@ class AnthropicProvider:
             )
         from anthropic import AsyncAnthropic
 
-        self.base_url = sdk_base_url(base_url)
+        # The SDK would read ANTHROPIC_BASE_URL itself, but not in the reference's /v1 form.
+        self.base_url = sdk_base_url(base_url or os.environ.get(BASE_URL_ENV))
         self._client: AsyncAnthropic = AsyncAnthropic(
             api_key=key or None,
             base_url=self.base_url,
@@ -153,7 +156,8 @@ class AnthropicProvider:
 def _sdk_error_types() -> tuple[type[BaseException], ...]:
     import anthropic
 
-    return (anthropic.APIError, *transport_error_types())
+    # JSONDecodeError: an SSE data line that is not JSON (a garbled stream).
+    return (anthropic.APIError, json.JSONDecodeError, *transport_error_types())
 
 
 def _deadline_error(timeout_s: float) -> ProviderError:

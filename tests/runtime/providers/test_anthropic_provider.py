@@ -274,3 +274,17 @@ def test_importing_the_provider_module_does_not_import_the_sdk_but_preloading_do
         cwd=Path(__file__).resolve().parents[3],
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+async def test_anthropic_base_url_from_the_environment_may_end_in_v1(
+    fake_api: FakeMessagesAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.url_v1)
+    fake_api.add_turns([{"text": "ok"}])
+    provider = AnthropicProvider(api_key=TEST_KEY)
+    try:
+        await collect(provider, make_request())
+    finally:
+        await provider.aclose()
+
+    assert [r.path for r in fake_api.requests] == ["/v1/messages"]
