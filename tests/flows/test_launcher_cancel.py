@@ -1,0 +1,67 @@
+"""Whatever happens to the caller, the container is removed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+
+import pytest
+
+from flows.launcher import ImageMissingError, Limits, Outcome, launch, launch_async
+
+pytestmark = pytest.mark.docker
+
+
+async def test_cancelling_the_awaiting_task_stops_and_removes_the_container(
+    make_spec, docker_client, leftovers
+):
+    loop = asyncio.get_running_loop()
+    running = asyncio.Event()
+
+    def on_event(event: dict) -> None:
+        if event.get("status") == "running":
+            loop.call_soon_threadsafe(running.set)
+
+    spec = make_spec(entrypoint=("sleep",), args=("600",), limits=Limits(grace_seconds=1))
+    task = asyncio.create_task(launch_async(spec, on_event=on_event, client=docker_client))
+    await asyncio.wait_for(running.wait(), 30)
+    assert leftovers() != []
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert leftovers() == []
+
+
+def test_a_keyboard_interrupt_removes_the_container(make_spec, docker_client, leftovers):
+    assert threading.current_thread() is threading.main_thread()
+
+    def on_event(event: dict) -> None:
+        if event.get("status") == "running":
+            # A real SIGINT, from another thread, while the launcher reads the stream.
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    spec = make_spec(entrypoint=("sleep",), args=("600",))
+    with pytest.raises(KeyboardInterrupt):
+        launch(spec, on_event=on_event, client=docker_client)
+    assert leftovers() == []
+
+
+def test_setting_the_cancel_event_reports_cancelled(make_spec, docker_client, leftovers):
+    cancel = threading.Event()
+
+    def on_event(event: dict) -> None:
+        if event.get("status") == "running":
+            cancel.set()
+
+    spec = make_spec(entrypoint=("sleep",), args=("600",), limits=Limits(grace_seconds=1))
+    result = launch(spec, on_event=on_event, cancel=cancel, client=docker_client)
+    assert result.outcome is Outcome.CANCELLED
+    assert leftovers() == []
+
+
+def test_a_missing_image_is_an_error_that_says_how_to_build_it(make_spec, docker_client):
+    spec = make_spec(image="perstack-runtime:does-not-exist")
+    with pytest.raises(ImageMissingError, match="setup-docker.sh"):
+        launch(spec, client=docker_client)
