@@ -79,6 +79,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--env-path", action="append", default=[], help="extra env file (repeatable)"
     )
+    parser.add_argument(
+        "--frozen", action="store_true",
+        help="require a perstack.lock built from this config (error instead of a warning)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logs on stderr")
 
 
@@ -95,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(run)
     start = commands.add_parser("start", help="run an Expert and show it live for a person")
     _add_run_arguments(start)
+    install = commands.add_parser(
+        "install", help="start every skill once and write perstack.lock next to the config"
+    )
+    install.add_argument("--config", help="path to perstack.toml (default: nearest one)")
+    install.add_argument(
+        "--env-path", action="append", default=[], help="extra env file (repeatable)"
+    )
+    install.add_argument("--verbose", action="store_true", help="debug logs on stderr")
     return parser
 
 
@@ -147,8 +159,18 @@ def _request(args: argparse.Namespace) -> ExecutionRequest:
         continue_job=continue_job,
         resume_from=args.resume_from,
         interactive_answer=args.interactive,
+        frozen_lock=args.frozen,
         verbose=args.verbose,
     )
+
+
+async def _install(args: argparse.Namespace) -> int:
+    from runtime.install import install
+
+    loaded = load_config(find_config(args.config))
+    load_env_files(loaded, args.env_path)
+    await install(loaded, progress=print)
+    return EXIT_COMPLETED
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -187,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_install(args) if args.command == "install" else _run(args))
     except PerstackError as error:
         sys.stderr.write(f"perstack: {error}\n")
         return EXIT_USAGE

@@ -36,6 +36,7 @@ from runtime.eventbus import EventBus, Listener
 from runtime.events import InitializeRuntime, InteractiveToolCallInput
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
+from runtime.lockfile import lock_for_run
 from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, UserMessage
 from runtime.prompt import build_instruction
 from runtime.providers.factory import ProviderChoice, build_provider, choose_provider
@@ -79,6 +80,8 @@ class ExecutionRequest:
     continue_job: str | None = None
     resume_from: str | None = None
     interactive_answer: bool = False
+    # Refuse to run without a perstack.lock built from this very config (production images).
+    frozen_lock: bool = False
     verbose: bool = False
     listeners: list[Listener] = field(default_factory=list)
 
@@ -130,6 +133,7 @@ class JobSession:
         )
         self.store = WorkspaceStore(request.workspace)
         self.bus = EventBus(stdout=stdout, store=self.store, listeners=request.listeners)
+        self.lock = lock_for_run(request.loaded, frozen=request.frozen_lock)
         self._provider: Provider | None = None
 
     @property
@@ -173,6 +177,8 @@ class JobSession:
         context = SkillContext(
             workspace=self.request.workspace, job_id=job_id, run_id=run_id,
             delegated=delegated_by is not None,
+            emit=self.bus.emit,
+            locked_tools=self.lock.tools_by_skill(expert_key) if self.lock else None,
         )
         skills = build_skills(expert_key, expert, context, delegates)
         manager = SkillManager(skills, emit=self.bus.emit, job_id=job_id, run_id=run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +14,8 @@ from runtime.config import (
     McpStdioSkill,
     SkillConfig,
 )
-from runtime.errors import ConfigError
-from runtime.skills.skill import Skill
+from runtime.events import Event
+from runtime.skills.skill import Skill, ToolDefinition
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class SkillContext:
     run_id: str
     # A delegated run: no interactive tools.
     delegated: bool = False
+    # Where skills that report their own lifecycle (MCP) send their events.
+    emit: Callable[[Event], None] | None = None
+    # From perstack.lock: the tool definitions of each skill (by name); None without a lock.
+    locked_tools: dict[str, list[ToolDefinition]] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -41,10 +46,7 @@ def build_skills(
         if name == BASE_SKILL_NAME:
             skills.append(_builtin(config, context))
         elif isinstance(config, McpStdioSkill | McpSseSkill):
-            raise ConfigError(
-                f'experts."{expert_key}".skills."{name}": MCP skills are not supported yet '
-                "by this runtime"  # TODO(#3): MCP skills over stdio, SSE and streamable HTTP
-            )
+            skills.append(_mcp(expert_key, name, config, context))
         elif isinstance(config, InteractiveSkill):
             if context.delegated:
                 continue  # delegated Experts cannot ask a person
@@ -56,6 +58,24 @@ def build_skills(
 
         skills.append(DelegateSkill(delegates))
     return skills
+
+
+def _mcp(
+    expert_key: str, name: str, config: McpStdioSkill | McpSseSkill, context: SkillContext
+) -> Skill:
+    from runtime.skills.mcp.skill import McpSkill  # not the SDK: that waits for a start
+
+    locked = context.locked_tools.get(name) if context.locked_tools is not None else None
+    return McpSkill(
+        name,
+        config,
+        expert_key=expert_key,
+        job_id=context.job_id,
+        run_id=context.run_id,
+        emit=context.emit,
+        locked=locked,
+        cwd=context.workspace,
+    )
 
 
 def _builtin(config: SkillConfig, context: SkillContext) -> Skill:
