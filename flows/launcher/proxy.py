@@ -93,7 +93,14 @@ class EgressProxy:
         labels = labels_for(self._spec, self._execution_id, "network")
         ensure_egress_network(self._client, egress_network, dict(self._spec.labels))
         self._network = self._client.networks.create(
-            self.network_name, driver="bridge", internal=True, labels=labels
+            self.network_name,
+            driver="bridge",
+            internal=True,
+            labels=labels,
+            # An internal network still gives the host an address on its bridge, and
+            # through it every address of the host (services on the egress gateway
+            # included) would be reachable without the proxy. No address, no route.
+            options={"com.docker.network.bridge.inhibit_ipv4": "true"},
         )
         self._sink.status("starting", "proxy")
         self._container = self._client.containers.create(**self._container_kwargs())

@@ -1,0 +1,108 @@
+"""The network policy, from inside a real container: ``none``, and the allow-list proxy
+with each decision reported as a ``proxyAccess`` event."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.launcher import Limits, NetworkPolicy
+from flows.launcher.proxy_config import REASON_FORBIDDEN_ADDRESS, REASON_NOT_ALLOWED
+from tests.flows.conftest import script
+
+pytestmark = pytest.mark.docker
+
+FETCH = """
+import urllib.request
+def fetch(url, proxy=True):
+    handlers = [] if proxy else [urllib.request.ProxyHandler({})]
+    try:
+        with urllib.request.build_opener(*handlers).open(url, timeout=10) as response:
+            return response.read().decode()
+    except Exception as error:
+        return type(error).__name__ + ': ' + str(getattr(error, 'code', ''))
+"""
+
+
+def fetch_script(urls: list[str], proxy: bool = True) -> str:
+    return script(FETCH + f"report(results={{u: fetch(u, {proxy}) for u in {urls!r}}})\n")
+
+
+def allow(egress, *domains: str, **hosts: str) -> NetworkPolicy:
+    return NetworkPolicy.allow(list(domains), proxy_hosts=hosts, egress_network=egress.name)
+
+
+def test_with_network_none_nothing_is_reachable(run_python, host_server):
+    run = run_python(
+        fetch_script([f"http://{host_server}/", "http://169.254.169.254/"], proxy=False)
+    )
+    results = run.probe()["results"]
+    assert all(not r.startswith("hello") for r in results.values()), results
+
+
+def test_an_allowed_request_passes_the_proxy_and_is_reported(run_python, egress, host_server):
+    port = host_server.rsplit(":", 1)[1]
+    run = run_python(
+        fetch_script([f"http://llm.test:{port}/", f"http://LLM.Test.:{port}/again"]),
+        network=allow(egress, "llm.test", **{"llm.test": egress.gateway}),
+        limits=Limits(wall_clock_seconds=60),
+    )
+    assert set(run.probe()["results"].values()) == {"hello from the host"}
+    decisions = run.launcher_events("proxyAccess")
+    assert [(e["action"], e["domain"], e["port"]) for e in decisions] == [
+        ("allowed", "llm.test", int(port))
+    ] * 2
+
+
+def test_allowed_domains_match_regardless_of_case_and_trailing_dot(run_python, egress, host_server):
+    port = host_server.rsplit(":", 1)[1]
+    run = run_python(
+        fetch_script([f"http://api.llm.test:{port}/"]),
+        network=allow(egress, "LLM.Test.", **{"api.llm.test": egress.gateway}),
+        limits=Limits(wall_clock_seconds=60),
+    )
+    assert run.probe()["results"] == {f"http://api.llm.test:{port}/": "hello from the host"}
+
+
+def test_disallowed_and_metadata_addresses_are_blocked_and_reported(
+    run_python, egress, host_server
+):
+    port = host_server.rsplit(":", 1)[1]
+    urls = [
+        "http://example.org/",
+        "http://169.254.169.254/latest/meta-data/",
+        f"http://{host_server}/",  # the allowed host's address, not its name
+        "http://metadata.llm.test/",  # an allowed name that resolves to link-local
+        f"http://llm.test.evil.example:{port}/",
+    ]
+    run = run_python(
+        fetch_script(urls),
+        network=allow(
+            egress,
+            "llm.test",
+            **{"llm.test": egress.gateway, "metadata.llm.test": "169.254.169.254"},
+        ),
+        limits=Limits(wall_clock_seconds=60),
+    )
+    assert set(run.probe()["results"].values()) == {"HTTPError: 403"}
+    decisions = {e["domain"]: e for e in run.launcher_events("proxyAccess")}
+    assert {e["action"] for e in decisions.values()} == {"blocked"}
+    assert decisions["169.254.169.254"]["reason"] == REASON_NOT_ALLOWED
+    assert decisions[egress.gateway]["reason"] == REASON_NOT_ALLOWED
+    assert decisions["metadata.llm.test"]["reason"] == REASON_FORBIDDEN_ADDRESS
+    assert decisions["example.org"]["port"] == 80
+
+
+def test_without_the_proxy_the_internal_network_has_no_route_out(run_python, egress, host_server):
+    run = run_python(
+        fetch_script([f"http://{host_server}/", "http://169.254.169.254/"], proxy=False),
+        network=allow(egress, "llm.test", **{"llm.test": egress.gateway}),
+        limits=Limits(wall_clock_seconds=60),
+    )
+    results = run.probe()["results"]
+    assert all(not r.startswith("hello") for r in results.values()), results
+    assert run.launcher_events("proxyAccess") == []
+
+
+def test_the_proxy_and_its_network_are_removed_afterwards(run_python, egress, leftovers):
+    run_python(script("report()\n"), network=allow(egress, "llm.test"))
+    assert leftovers() == []
