@@ -7,13 +7,14 @@ this module is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ConfigError
@@ -105,9 +106,12 @@ class AnthropicProvider:
         deadline = asyncio.get_running_loop().time() + request.timeout_s
         outcome = "failed"
         try:
-            async for delta_batch in self._events(body, request.timeout_s, deadline, assembler):
-                for delta in delta_batch:
-                    yield delta
+            # aclosing: a consumer that stops early (or is cancelled) closes the HTTP stream now.
+            events = self._events(body, request.timeout_s, deadline, assembler)
+            async with contextlib.aclosing(events):
+                async for delta_batch in events:
+                    for delta in delta_batch:
+                        yield delta
             generation = assembler.finish()
             outcome = "completed"
         finally:
@@ -121,7 +125,7 @@ class AnthropicProvider:
 
     async def _events(
         self, body: dict[str, Any], timeout_s: float, deadline: float, assembler: StreamAssembler
-    ) -> AsyncIterator[list[Any]]:
+    ) -> AsyncGenerator[list[Any], None]:
         """Each raw event's deltas; every failure, before or after the first byte, translated."""
         from anthropic import Timeout
 

@@ -288,3 +288,17 @@ async def test_anthropic_base_url_from_the_environment_may_end_in_v1(
         await provider.aclose()
 
     assert [r.path for r in fake_api.requests] == ["/v1/messages"]
+
+
+async def test_a_consumer_that_stops_early_leaves_the_provider_usable(
+    fake_api: FakeMessagesAPI, provider: AnthropicProvider
+) -> None:
+    fake_api.add_turns([{"text": "a long reply " * 20}, {"text": "next"}])
+
+    stream = provider.stream(make_request())
+    first = await anext(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    _, generation = await collect(provider, make_request())
+
+    assert isinstance(first, TextDelta)
+    assert generation.contents[0] == TextPart(id=generation.contents[0].id, text="next")
