@@ -16,7 +16,7 @@ import urllib.request
 def fetch(url, proxy=True):
     handlers = [] if proxy else [urllib.request.ProxyHandler({})]
     try:
-        with urllib.request.build_opener(*handlers).open(url, timeout=10) as response:
+        with urllib.request.build_opener(*handlers).open(url, timeout=3) as response:
             return response.read().decode()
     except Exception as error:
         return type(error).__name__ + ': ' + str(getattr(error, 'code', ''))

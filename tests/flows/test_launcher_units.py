@@ -1,0 +1,118 @@
+"""The launcher's pure parts, without an engine: domains, the proxy's rules, line
+splitting, what a launch request may ask for."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from flows.launcher import InvalidSpecError, LaunchSpec, Limits, NetworkPolicy, user_workspace
+from flows.launcher.domains import domain_allowed, domain_pattern, normalize_domain
+from flows.launcher.output import LineSplitter
+from flows.launcher.proxy_config import render_squid_config
+from flows.launcher.workspace import workspace_bytes
+
+
+@pytest.mark.parametrize("spelling", ["example.com", "EXAMPLE.com", "example.com.", "Example.COM."])
+def test_spellings_of_a_domain_are_the_same_domain(spelling):
+    assert normalize_domain(spelling) == "example.com"
+    assert re.match(domain_pattern("example.com"), spelling, re.IGNORECASE)
+    assert domain_allowed(spelling, ("example.com",))
+
+
+@pytest.mark.parametrize("host", ["api.example.com", "API.Example.com."])
+def test_subdomains_of_an_allowed_domain_are_allowed(host):
+    assert re.match(domain_pattern("example.com"), host, re.IGNORECASE)
+    assert domain_allowed(host, ("example.com",))
+
+
+@pytest.mark.parametrize("host", ["example.com.evil.net", "notexample.com", "example.co"])
+def test_look_alike_domains_are_not_allowed(host):
+    assert not re.match(domain_pattern("example.com"), host, re.IGNORECASE)
+    assert not domain_allowed(host, ("example.com",))
+
+
+@pytest.mark.parametrize("bad", ["169.254.169.254", "[::1]", "", "exa mple.com", "-a.com"])
+def test_addresses_and_malformed_names_are_refused_as_allowed_domains(bad):
+    with pytest.raises(InvalidSpecError):
+        NetworkPolicy.allow([bad])
+
+
+def test_the_proxy_config_refuses_link_local_and_matches_names_without_lookups():
+    config = render_squid_config(("api.anthropic.com", "example.com"))
+    assert "dstdom_regex -n -i" in config
+    assert "169.254.0.0/16" in config and "fe80::/10" in config
+    rules = [line for line in config.splitlines() if line.startswith("http_access")]
+    assert rules == [
+        "http_access deny !allowed_domains",
+        "http_access deny forbidden_addresses",
+        "http_access allow allowed_domains",
+        "http_access deny all",
+    ]
+
+
+def test_a_policy_with_no_domains_allows_nothing():
+    assert "dstdom_regex -n -i ^$" in render_squid_config(())
+
+
+def test_lines_split_inside_a_multibyte_character_are_joined_before_decoding():
+    lines: list[bytes] = []
+    splitter = LineSplitter(lines.append)
+    data = "é😀\n日本\nlast".encode()
+    for byte in data:
+        splitter.feed(bytes([byte]))
+    splitter.close()
+    assert [line.decode() for line in lines] == ["é😀", "日本", "last"]
+
+
+def test_capture_dir_inside_the_workspace_is_refused(tmp_path):
+    with pytest.raises(InvalidSpecError, match="outside"):
+        LaunchSpec(workspace=tmp_path / "ws", capture_dir=tmp_path / "ws" / "captures")
+
+
+@pytest.mark.parametrize("name", ["HTTPS_PROXY", "no_proxy", "1BAD", "A-B"])
+def test_reserved_or_malformed_environment_names_are_refused(tmp_path, name):
+    with pytest.raises(InvalidSpecError):
+        LaunchSpec(workspace=tmp_path / "ws", capture_dir=tmp_path / "c", env={name: "x"})
+
+
+def test_a_missing_host_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("PERSTACK_TEST_ABSENT", raising=False)
+    spec = LaunchSpec(
+        workspace=tmp_path / "ws",
+        capture_dir=tmp_path / "c",
+        env_from_host=("PERSTACK_TEST_ABSENT",),
+    )
+    with pytest.raises(InvalidSpecError, match="PERSTACK_TEST_ABSENT"):
+        spec.resolved_env()
+
+
+@pytest.mark.parametrize("user", ["..", "../bob", "a/b", "", "."])
+def test_a_user_id_cannot_escape_the_workspace_root(user):
+    with pytest.raises(InvalidSpecError):
+        user_workspace(Path("/srv/workspaces"), user)
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="pids"):
+        Limits(pids=0)
+
+
+def test_workspace_size_does_not_follow_symlinks(tmp_path):
+    big = tmp_path / "outside"
+    big.mkdir()
+    (big / "blob").write_bytes(b"x" * 1_000_000)
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "link").symlink_to(big)
+    assert workspace_bytes(workspace) < 100_000
+
+
+def test_the_expert_spec_passes_the_job_id_to_the_runtime(tmp_path):
+    spec = LaunchSpec.for_expert(
+        "support-analyst", "Triage", workspace=tmp_path / "ws", capture_dir=tmp_path / "c"
+    )
+    assert spec.args[:2] == ("support-analyst", "Triage")
+    assert spec.args[2:4] == ("--job-id", spec.job_id)
