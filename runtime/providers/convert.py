@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 Block = dict[str, Any]
 EPHEMERAL = {"type": "ephemeral"}
+# The Messages API refuses a request with more cache_control blocks than this.
+MAX_CACHE_BREAKPOINTS = 4
 
 
 def request_body(request: GenerationRequest) -> dict[str, Any]:
@@ -66,20 +68,33 @@ def convert_messages(messages: list[AnyMessage]) -> tuple[list[Block], list[Bloc
     """(system blocks, conversation turns). Same-role neighbours merge into one turn."""
     system: list[Block] = []
     turns: list[Block] = []
-    for message in messages:
+    breakpoints = _cache_breakpoints(messages)
+    for index, message in enumerate(messages):
         if isinstance(message, InstructionMessage):
             system.extend(_system_blocks(message))
             continue
         role, blocks = _turn(message)
         if not blocks:
             continue
-        if message.cache:
+        if index in breakpoints:
             blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
     return system, turns
+
+
+def _cache_breakpoints(messages: list[AnyMessage]) -> set[int]:
+    """Which conversation messages get a cache breakpoint: those marked ``cache``, the latest
+    first, as many as the API allows beside the instruction's."""
+    marked = [
+        i for i, m in enumerate(messages) if m.cache and not isinstance(m, InstructionMessage)
+    ]
+    room = MAX_CACHE_BREAKPOINTS - any(
+        m.cache for m in messages if isinstance(m, InstructionMessage)
+    )
+    return set(marked[len(marked) - room :]) if room > 0 else set()
 
 
 def _system_blocks(message: InstructionMessage) -> list[Block]:

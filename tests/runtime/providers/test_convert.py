@@ -190,3 +190,16 @@ def test_recorded_checkpoints_convert_to_exactly_what_the_reference_sent() -> No
         sent = sent_by_length[len(turns)]
         assert turns == sent["messages"]
         assert system == sent["system"]
+
+
+def test_no_more_cache_breakpoints_than_the_api_allows_the_latest_kept() -> None:
+    messages: list[AnyMessage] = [InstructionMessage(contents=[TextPart(text="i")], cache=True)]
+    for n in range(6):
+        messages.append(UserMessage(contents=[TextPart(text=f"u{n}")], cache=True))
+        messages.append(ExpertMessage(contents=[TextPart(text=f"e{n}")]))
+
+    system, turns = convert_messages(messages)
+
+    cached = [b["text"] for t in turns for b in t["content"] if "cache_control" in b]
+    assert "cache_control" in system[0]
+    assert cached == ["u3", "u4", "u5"]
