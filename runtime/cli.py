@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-path", action="append", default=[], help="extra env file (repeatable)"
     )
     install.add_argument("--verbose", action="store_true", help="debug logs on stderr")
+    from runtime.log import add_log_parser  # `perstack log`: runtime/log/
+
+    add_log_parser(commands)
     return parser
 
 
@@ -207,6 +210,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "log":
+        from runtime.log import run_log_command
+
+        return run_log_command(args)
     _configure_logging(args.verbose)
     try:
         return asyncio.run(_install(args) if args.command == "install" else _run(args))
