@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from runtime.ids import new_id
-from runtime.messages import AnyMessage, ResultContent
+from runtime.messages import MessageList, ResultContent
 from runtime.model import WireModel
 
 CheckpointStatus = Literal[
@@ -90,8 +90,8 @@ class CheckpointError(WireModel):
 
 class Step(WireModel):
     step_number: int
-    input_messages: list[AnyMessage] | None = None
-    new_messages: list[AnyMessage] = Field(default_factory=list)
+    input_messages: MessageList | None = None
+    new_messages: MessageList = Field(default_factory=list)
     tool_calls: list[ToolCall] | None = None
     tool_results: list[ToolResult] | None = None
     pending_tool_calls: list[ToolCall] | None = None
@@ -106,7 +106,7 @@ class Checkpoint(WireModel):
     run_id: str
     status: CheckpointStatus
     step_number: int
-    messages: list[AnyMessage] = Field(default_factory=list)
+    messages: MessageList = Field(default_factory=list)
     expert: ExpertRef
     delegate_to: list[DelegationTarget] | None = None
     delegated_by: DelegatedBy | None = None

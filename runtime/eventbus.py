@@ -1,4 +1,5 @@
-"""Where events go: stdout (one JSON line each), the workspace's event files, listeners.
+"""Where events go: stdout (one JSON line each), the workspace's event files (written by a
+background writer, see runtime.eventfiles), listeners.
 
 stdout carries events and nothing else. A listener that raises is logged and skipped; the
 events after it still reach everyone.
@@ -10,8 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import TextIO
 
+from runtime.eventfiles import EventFileWriter
 from runtime.events import Event, RunEvent
-from runtime.storage import WorkspaceStore
 
 logger = logging.getLogger(__name__)
 
@@ -23,24 +24,29 @@ class EventBus:
         self,
         *,
         stdout: TextIO | None = None,
-        store: WorkspaceStore | None = None,
+        files: EventFileWriter | None = None,
         listeners: list[Listener] | None = None,
     ) -> None:
         self._stdout = stdout
-        self._store = store
+        self._files = files
         self._listeners: list[Listener] = list(listeners or [])
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def close(self) -> None:
+        """Wait until every event file is written."""
+        if self._files is not None:
+            self._files.close()
 
     def emit(self, event: Event) -> None:
         line = event.to_json()
         if self._stdout is not None:
             self._stdout.write(line + "\n")
             self._stdout.flush()
-        if self._store is not None:
+        if self._files is not None:
             step = event.step_number if isinstance(event, RunEvent) else 0
-            self._store.write_event(
+            self._files.submit(
                 event.job_id, event.run_id, event.timestamp, step, event.type, line.encode()
             )
         for listener in self._listeners:

@@ -14,7 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from runtime.checkpoint import Checkpoint, CheckpointError, Step, ToolCall, ToolResult, Usage
 from runtime.ids import new_id, now_ms
-from runtime.messages import AnyMessage, ExpertMessage
+from runtime.messages import ExpertMessage, MessageList
 from runtime.model import WireModel
 
 
@@ -33,18 +33,18 @@ class RunEvent(BaseEvent):
 class StartRun(RunEvent):
     type: Literal["startRun"] = "startRun"
     initial_checkpoint: Checkpoint
-    input_messages: list[AnyMessage]
+    input_messages: MessageList
 
 
 class StartGeneration(RunEvent):
     type: Literal["startGeneration"] = "startGeneration"
-    messages: list[AnyMessage]
+    messages: MessageList
 
 
 class Retry(RunEvent):
     type: Literal["retry"] = "retry"
     reason: str
-    new_messages: list[AnyMessage] = Field(default_factory=list)
+    new_messages: MessageList = Field(default_factory=list)
     tool_calls: list[ToolCall] | None = None
     tool_results: list[ToolResult] | None = None
     usage: Usage = Field(default_factory=Usage)
@@ -87,7 +87,7 @@ class AttemptCompletion(RunEvent):
 
 class FinishToolCall(RunEvent):
     type: Literal["finishToolCall"] = "finishToolCall"
-    new_messages: list[AnyMessage]
+    new_messages: MessageList
 
 
 class ResumeToolCalls(RunEvent):
@@ -98,7 +98,7 @@ class ResumeToolCalls(RunEvent):
 
 class FinishAllToolCalls(RunEvent):
     type: Literal["finishAllToolCalls"] = "finishAllToolCalls"
-    new_messages: list[AnyMessage]
+    new_messages: MessageList
 
 
 class ContinueToNextStep(RunEvent):

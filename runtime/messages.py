@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, SerializationInfo, SerializerFunctionWrapHandler
+from pydantic.functional_serializers import WrapSerializer
 
 from runtime.ids import new_id
-from runtime.model import WireModel
+from runtime.model import FRAGMENTS, WireModel, fragment_placeholder
 
 
 class Part(WireModel):
@@ -97,8 +98,21 @@ ExpertContent = Annotated[
 
 
 class Message(WireModel):
+    """A message. Treated as immutable once built: its JSON is rendered once and reused."""
+
     id: str = Field(default_factory=new_id)
     cache: bool | None = None
+    _json: str | None = PrivateAttr(default=None)
+
+    def cached_json(self) -> str:
+        # Straight to pydantic's private-attribute dict: its __getattr__ costs more than the
+        # cache saves when a history holds hundreds of messages.
+        private = self.__pydantic_private__
+        assert private is not None
+        text: str | None = private["_json"]
+        if text is None:
+            text = private["_json"] = self.model_dump_json(exclude_none=True)
+        return text
 
 
 class InstructionMessage(Message):
@@ -125,3 +139,17 @@ AnyMessage = Annotated[
     InstructionMessage | UserMessage | ExpertMessage | ToolMessage,
     Field(discriminator="type"),
 ]
+
+
+def _render_messages(
+    value: list[Message], handler: SerializerFunctionWrapHandler, info: SerializationInfo
+) -> Any:
+    context = info.context
+    if not info.mode_is_json() or not isinstance(context, dict) or FRAGMENTS not in context:
+        return handler(value)
+    fragment = "[" + ",".join(message.cached_json() for message in value) + "]"
+    return fragment_placeholder(context[FRAGMENTS], fragment)
+
+
+# A history of messages as events and checkpoints carry it (rendered through the cache).
+MessageList = Annotated[list[AnyMessage], WrapSerializer(_render_messages)]

@@ -7,10 +7,16 @@ runtime, ours or the reference's, round-trips without loss.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+# Serialization context key under which list-of-message serializers leave pre-rendered JSON
+# (see runtime.messages.MessageList): events and checkpoints repeat the same history in
+# every step, so each message is rendered once and spliced in afterwards.
+FRAGMENTS = "perstack_fragments"
 
 
 class WireModel(BaseModel):
@@ -27,4 +33,21 @@ class WireModel(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_none=True)
+        fragments: dict[str, str] = {}
+        raw = self.__pydantic_serializer__.to_json(
+            self, by_alias=True, exclude_none=True, context={FRAGMENTS: fragments}
+        )
+        text = raw.decode()
+        for placeholder, fragment in fragments.items():
+            text = text.replace(f'"{placeholder}"', fragment, 1)
+        return text
+
+
+def fragment_placeholder(fragments: dict[str, str], fragment: str) -> str:
+    """Register ``fragment`` (JSON text) and return the string that stands for it.
+
+    The placeholder carries a random token, and inside any other JSON string its quotes
+    would be escaped, so it cannot collide with content."""
+    placeholder = f"@@fragment-{len(fragments)}-{secrets.token_hex(8)}@@"
+    fragments[placeholder] = fragment
+    return placeholder

@@ -15,7 +15,9 @@ def test_every_recorded_reference_event_round_trips_unchanged() -> None:
     for path in files:
         for line in path.read_text().splitlines():
             original = json.loads(line)
-            assert parse_event(line).to_wire() == original, (path, original["type"])
+            event = parse_event(line)
+            assert event.to_wire() == original, (path, original["type"])
+            assert json.loads(event.to_json()) == original, (path, original["type"])
             count += 1
     assert count > 200
 
@@ -34,3 +36,15 @@ def test_unknown_fields_are_kept() -> None:
          "skillName": "s", "message": "m", "futureField": {"x": 1}}
     )
     assert event.to_wire()["futureField"] == {"x": 1}
+
+
+def test_text_that_looks_like_a_fragment_placeholder_is_left_alone() -> None:
+    from runtime.messages import TextPart, UserMessage
+
+    sneaky = '"@@fragment-0-0000000000000000@@"'
+    event = parse_event(
+        {"id": "a", "type": "startGeneration", "timestamp": 1, "jobId": "j", "runId": "r",
+         "expertKey": "e", "stepNumber": 1,
+         "messages": [UserMessage(contents=[TextPart(text=sneaky)]).to_wire()]}
+    )
+    assert json.loads(event.to_json())["messages"][0]["contents"][0]["text"] == sneaky
