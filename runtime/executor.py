@@ -33,6 +33,7 @@ from runtime.config import (
 )
 from runtime.errors import ConfigError, StorageError
 from runtime.eventbus import EventBus, Listener
+from runtime.eventfiles import EventFileWriter
 from runtime.events import InitializeRuntime, InteractiveToolCallInput
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
@@ -132,7 +133,9 @@ class JobSession:
             request.loaded, provider=request.provider, model=request.model, script=request.script
         )
         self.store = WorkspaceStore(request.workspace)
-        self.bus = EventBus(stdout=stdout, store=self.store, listeners=request.listeners)
+        self.bus = EventBus(
+            stdout=stdout, files=EventFileWriter(self.store), listeners=request.listeners
+        )
         self.lock = lock_for_run(request.loaded, frozen=request.frozen_lock)
         self._provider: Provider | None = None
 
@@ -157,6 +160,7 @@ class JobSession:
         finally:
             if self._provider is not None:
                 await self._provider.aclose()
+            self.bus.close()
             self._close_job(job, outcome)
 
     async def run_expert(
