@@ -11,26 +11,30 @@
 #   # or by hand:
 #   docker/build-base-image.sh perstack-base:bookworm python3
 #   docker/build-wheelhouse.sh               # -> build/wheelhouse/
+#   mkdir -p build/image-config && cp examples/support-report/perstack.toml build/image-config/
+#   .venv/bin/perstack install --config build/image-config/perstack.toml   # perstack.lock
 #   docker build --build-arg BASE_IMAGE=perstack-base:bookworm \
-#                --build-arg CONFIG_DIR=examples/support-report -t perstack-runtime:latest .
+#                --build-arg CONFIG_DIR=build/image-config -t perstack-runtime:latest .
 #
 # BASE_IMAGE must provide python3 (3.11, as the wheelhouse is built for it) and useradd.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS install
+# The MCP servers the baked-in Expert's skills start (they must be in the wheelhouse).
+ARG SKILL_PACKAGES=mcp-server-time
 # pip comes from its own wheel in the wheelhouse, so the base needs no pip or ensurepip,
 # and it stays out of the final image.
 COPY build/wheelhouse /wheels
 RUN set -- /wheels/pip-*.whl \
  && python3 -m venv --without-pip /opt/perstack \
  && /opt/perstack/bin/python3 "$1/pip" install --no-index --find-links=/wheels \
-        --no-cache-dir --disable-pip-version-check --quiet perstack-py \
+        --no-cache-dir --disable-pip-version-check --quiet perstack-py ${SKILL_PACKAGES} \
  && rm -rf /opt/perstack/lib/python3.11/site-packages/flows \
           /opt/perstack/lib/python3.11/site-packages/analytics \
  && /opt/perstack/bin/python3 -m compileall -q /opt/perstack/lib
 
 FROM ${BASE_IMAGE}
-ARG CONFIG_DIR=examples/support-report
+ARG CONFIG_DIR=build/image-config
 ARG PERSTACK_UID=10001
 RUN groupadd --gid "${PERSTACK_UID}" perstack \
  && useradd --uid "${PERSTACK_UID}" --gid "${PERSTACK_UID}" --no-create-home \

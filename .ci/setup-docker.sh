@@ -4,8 +4,10 @@
 # it, build the base images with debootstrap if missing, build the wheelhouse and the
 # runtime and proxy images. Run as root from anywhere; .ci/run calls it before pytest.
 #
-# Environment: PERSTACK_CONFIG_DIR (examples/support-report) is baked into the runtime
-# image as /app/perstack.toml (+ perstack.lock when present);
+# Environment: PERSTACK_CONFIG_DIR (examples/support-report): its perstack.toml is baked
+# into the runtime image as /app/perstack.toml with the perstack.lock that
+# `perstack install` writes beside it; SKILL_PACKAGES (mcp-server-time): the MCP servers
+# its skills start, installed into the image;
 # DOCKERD_LOG (/var/log/perstack-dockerd.log).
 set -euo pipefail
 
@@ -45,11 +47,19 @@ docker/build-base-image.sh perstack-proxy-base:bookworm squid
 step "wheelhouse (the project's runtime dependencies only)"
 docker/build-wheelhouse.sh "${PYTHON:-$repo/.venv/bin/python}"
 
+step "image config: $config_dir/perstack.toml + perstack.lock"
+rm -rf build/image-config
+mkdir -p build/image-config
+cp "$config_dir/perstack.toml" build/image-config/
+"$repo/.venv/bin/perstack" install --config build/image-config/perstack.toml
+
 # The legacy builder: BuildKit would want its buildx plugin, which docker.io lacks.
 export DOCKER_BUILDKIT=0
 step "runtime image perstack-runtime:latest (config from $config_dir)"
 docker build -q --build-arg BASE_IMAGE=perstack-base:bookworm \
-    --build-arg CONFIG_DIR="$config_dir" -t perstack-runtime:latest . >/dev/null
+    --build-arg CONFIG_DIR=build/image-config \
+    --build-arg SKILL_PACKAGES="${SKILL_PACKAGES-mcp-server-time}" \
+    -t perstack-runtime:latest . >/dev/null
 step "proxy image perstack-proxy:latest"
 docker build -q --build-arg BASE_IMAGE=perstack-proxy-base:bookworm \
     -t perstack-proxy:latest docker/proxy >/dev/null
