@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ class LoggedEvent:
     step: int | None
     run_id: str
     sequence: int = 0
+    order_step: int = 0
+    """The step this event sorts with: its own, or for a runtime event (no step) the step
+    its run was in when it happened."""
 
     @property
     def id(self) -> str:
@@ -96,7 +99,7 @@ class LoggedEvent:
     @property
     def sort_key(self) -> tuple[int, int, int, int]:
         rank = TYPE_RANK.get(self.type, len(TYPE_RANK))
-        return (self.timestamp, self.step or 0, rank, self.sequence)
+        return (self.timestamp, self.order_step, rank, self.sequence)
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,24 @@ def _event_from_file(path: Path, run_id: str) -> LoggedEvent | None:
         step=step if isinstance(step, int) else None,
         run_id=str(data.get("runId", run_id)),
         sequence=int(match["n"] or 0),
+        order_step=step if isinstance(step, int) else 0,
     )
+
+
+def _place_runtime_events(events: list[LoggedEvent]) -> list[LoggedEvent]:
+    """One run's events in order. A runtime event sorts with the step of the run event
+    before it (a skill that disconnects in the millisecond of completeRun comes after it)."""
+    run_events = sorted((e for e in events if e.step is not None), key=lambda e: e.sort_key)
+    placed = list(run_events)
+    for event in (e for e in events if e.step is None):
+        closing = event.type == "skillDisconnected"
+        earlier = [
+            e.order_step
+            for e in run_events
+            if e.timestamp < event.timestamp or (closing and e.timestamp == event.timestamp)
+        ]
+        placed.append(replace(event, order_step=earlier[-1] if earlier else 0))
+    return sorted(placed, key=lambda e: e.sort_key)
 
 
 def _checkpoint_from_file(path: Path) -> LoggedCheckpoint | None:
@@ -372,7 +392,7 @@ class WorkspaceLog:
                 skipped.append(path)
             else:
                 events.append(event)
-        return sorted(events, key=lambda e: e.sort_key)
+        return _place_runtime_events(events)
 
 
 def _children(folder: Path) -> list[Path]:
