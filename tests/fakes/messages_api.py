@@ -89,7 +89,11 @@ class FakeMessagesAPI:
         *,
         port: int = 0,
         repeat: bool = False,
+        api_key: str | None = None,
     ) -> None:
+        """``api_key``: when set, a request without that key (``x-api-key`` or a bearer token)
+        gets a 401 and consumes no turn."""
+        self.api_key = api_key
         self._entries: list[ScriptEntry] = []
         self.script_name = "<inline>"
         self.repeat = repeat
@@ -263,8 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server.api
         path = self.path.split("?", 1)[0]
         valid = isinstance(body, dict) and isinstance(body.get("messages"), list)
-        taken = api._take_turn() if path == MESSAGES_PATH and valid else None
         headers = {name.lower(): value for name, value in self.headers.items()}
+        allowed = api.api_key is None or api.api_key in (
+            headers.get("x-api-key"),
+            headers.get("authorization", "").removeprefix("Bearer "),
+        )
+        taken = api._take_turn() if path == MESSAGES_PATH and valid and allowed else None
         api._record(
             RecordedRequest(
                 "POST", self.path, headers, body, received_at, taken[0] if taken else None
@@ -272,6 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if path != MESSAGES_PATH:
             self._send_error(404, "not_found_error", f"no route POST {self.path}")
+        elif not allowed:
+            self._send_error(401, "authentication_error", "invalid x-api-key")
         elif not valid:
             self._send_error(400, "invalid_request_error", "messages: field required")
         elif taken is None:

@@ -229,3 +229,15 @@ async def test_errors_keep_the_sdk_exception_as_their_cause(
     _, error = await stream_until_error(provider)
 
     assert isinstance(error.__cause__, anthropic.APIStatusError)
+
+
+async def test_a_wrong_api_key_is_an_auth_error_that_is_not_retried() -> None:
+    with FakeMessagesAPI([{"text": "never"}], api_key="sk-right") as api:
+        provider = AnthropicProvider(base_url=api.url, api_key="sk-wrong")
+        try:
+            _, error = await stream_until_error(provider)
+        finally:
+            await provider.aclose()
+
+        assert (error.retryable, error.status_code, error.kind) == (False, 401, "auth")
+        assert api.turns_played == 0
