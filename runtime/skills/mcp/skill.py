@@ -131,15 +131,14 @@ class McpSkill:
         return await self._call(tool_name, args)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._connection is not None:
-            await self._connection.close(self._timeouts.session_close_s)
-        if self._process is not None:
-            await self._process.stop(self._timeouts)
-        if self._connected or self._process is not None:
-            self._disconnected(None)
+        # A start under way finishes first (it is bounded): nothing is spawned after a close.
+        async with self._start_lock:
+            if self._closed:
+                return
+            self._closed = True
+            await self._teardown()
+            if self._connected or self._process is not None:
+                self._disconnected(None)
 
     # --- starting --------------------------------------------------------------------------
 
