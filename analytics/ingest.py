@@ -90,7 +90,7 @@ def _write_batch(dataset: Dataset, batch: Batch, user: str | None, report: Inges
     docs = {
         kind: doc_table(batch.docs.get(kind, []), user)
         for kind in ("checkpoint", "job", "run_setting")
-    }  # type: ignore[call-overload]
+    }
     derived = derive(new_events, docs)
     for name in DERIVED:
         report.add(name, dataset.append(TABLES[name], derived[name], batch_id))

@@ -7,8 +7,7 @@ WITH usage AS (
         sum(e.output_tokens) AS output_tokens,
         sum(e.reasoning_tokens) AS reasoning_tokens,
         sum(e.total_tokens) AS total_tokens
-    FROM events AS e
-    WHERE e.type IN ('callTools', 'callDelegate', 'callInteractiveTool', 'retry', 'completeRun')
+    FROM usage_events AS e
     GROUP BY ALL
 ),
 job_model AS (

@@ -50,9 +50,27 @@ SELECT
 FROM @tool_calls@ AS c
 LEFT JOIN r USING (tool_call_id);
 
+-- The events that carry one generation's usage, each generation once. The reference
+-- emits callTools and then callDelegate (or callInteractiveTool) with the same usage for
+-- one generation; the second is not counted again.
+CREATE OR REPLACE VIEW usage_events AS
+WITH tool_steps AS (
+    SELECT DISTINCT run_id, step_number FROM @events@ WHERE type = 'callTools'
+)
+SELECT
+    e.job_id, e.run_id, e.expert_key, e.user_name, e.step_number, e.ts, e.day, e.type,
+    e.input_tokens, e.output_tokens, e.reasoning_tokens, e.cached_input_tokens,
+    e.total_tokens
+FROM @events@ AS e
+WHERE e.type IN ('callTools', 'retry', 'completeRun')
+    OR (e.type IN ('callDelegate', 'callInteractiveTool')
+        AND NOT EXISTS (SELECT 1 FROM tool_steps AS t
+                        WHERE t.run_id = e.run_id AND t.step_number = e.step_number));
+
 -- One row per step of a run: when its generation started, how long until the model's
 -- answer arrived, retries, and the tokens of every generation in the step.
 CREATE OR REPLACE VIEW generations AS
+WITH steps AS (
 SELECT
     job_id, run_id, step_number,
     any_value(expert_key) AS expert_key,
@@ -63,17 +81,28 @@ SELECT
     date_diff('millisecond', started_at, answered_at) AS latency_ms,
     count(*) FILTER (WHERE type = 'startGeneration') AS generation_starts,
     count(*) FILTER (WHERE type = 'retry') AS retries,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
-    sum(reasoning_tokens) AS reasoning_tokens,
-    sum(cached_input_tokens) AS cached_input_tokens,
-    sum(total_tokens) AS total_tokens,
     min(step_started_at) AS step_started_at,
     max(step_finished_at) AS step_finished_at,
     date_diff('millisecond', min(step_started_at), max(step_finished_at)) AS step_ms
 FROM @events@
 WHERE step_number IS NOT NULL AND run_id IS NOT NULL
-GROUP BY job_id, run_id, step_number;
+GROUP BY job_id, run_id, step_number
+),
+step_usage AS (
+    SELECT
+        run_id, step_number,
+        sum(input_tokens) AS input_tokens,
+        sum(output_tokens) AS output_tokens,
+        sum(reasoning_tokens) AS reasoning_tokens,
+        sum(cached_input_tokens) AS cached_input_tokens,
+        sum(total_tokens) AS total_tokens
+    FROM usage_events
+    GROUP BY run_id, step_number
+)
+SELECT s.*, u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_input_tokens,
+    u.total_tokens
+FROM steps AS s
+LEFT JOIN step_usage AS u USING (run_id, step_number);
 
 -- One row per run: outcome (how its last stop event ended it, else 'unfinished'),
 -- steps, tokens, errors, and the time from its start to its first LLM call.
@@ -101,14 +130,20 @@ WITH per_run AS (
         arg_max(coalesce(error_message, checkpoint_error_message), ts)
             FILTER (WHERE type = 'stopRunByError') AS error_message,
         count(*) FILTER (WHERE type = 'retry') AS retries,
+        count(*) AS events
+    FROM @events@
+    WHERE run_id IS NOT NULL
+    GROUP BY run_id
+),
+run_usage AS (
+    SELECT
+        run_id,
         sum(input_tokens) AS input_tokens,
         sum(output_tokens) AS output_tokens,
         sum(reasoning_tokens) AS reasoning_tokens,
         sum(cached_input_tokens) AS cached_input_tokens,
-        sum(total_tokens) AS total_tokens,
-        count(*) AS events
-    FROM @events@
-    WHERE run_id IS NOT NULL
+        sum(total_tokens) AS total_tokens
+    FROM usage_events
     GROUP BY run_id
 ),
 job_runtime AS (
@@ -139,9 +174,10 @@ SELECT
               p.first_generation_at) AS ms_to_first_llm_call,
     date_diff('millisecond', p.runtime_started_at, p.first_generation_at)
         AS ms_from_runtime_start_to_first_llm_call,
-    p.input_tokens, p.output_tokens, p.reasoning_tokens, p.cached_input_tokens,
-    p.total_tokens, p.events
+    u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_input_tokens,
+    u.total_tokens, p.events
 FROM per_run AS p
+LEFT JOIN run_usage AS u USING (run_id)
 LEFT JOIN job_runtime AS j USING (job_id)
 LEFT JOIN run_settings AS s USING (run_id);
 
@@ -169,10 +205,12 @@ from_events AS (
         count(DISTINCT run_id) AS runs,
         arg_max(type, ts) FILTER (WHERE type IN (
             'completeRun', 'stopRunByError', 'stopRunByExceededMaxSteps',
-            'stopRunByDelegate', 'stopRunByInteractiveTool')) AS last_stop_event,
-        sum(total_tokens) AS total_tokens
+            'stopRunByDelegate', 'stopRunByInteractiveTool')) AS last_stop_event
     FROM @events@
     GROUP BY job_id
+),
+job_usage AS (
+    SELECT job_id, sum(total_tokens) AS total_tokens FROM usage_events GROUP BY job_id
 )
 SELECT
     job_id,
@@ -187,7 +225,8 @@ SELECT
     coalesce(l.started_at, e.first_event_at) AS started_at,
     coalesce(l.finished_at, e.last_event_at) AS finished_at,
     l.total_steps, l.max_steps, e.runs,
-    coalesce(l.total_tokens, e.total_tokens) AS total_tokens,
+    coalesce(l.total_tokens, u.total_tokens) AS total_tokens,
     l.input_tokens, l.output_tokens, l.cached_input_tokens
 FROM latest AS l
-FULL OUTER JOIN from_events AS e USING (job_id);
+FULL OUTER JOIN from_events AS e USING (job_id)
+LEFT JOIN job_usage AS u USING (job_id);

@@ -1,0 +1,96 @@
+"""perstack-audit as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .runs import RunBuilder, write_jsonl
+
+# A cold start imports pyarrow and duckdb; far more than enough on a loaded CI machine.
+CLI_TIMEOUT_S = 120
+
+
+def audit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analytics", *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_ingest_then_query_in_every_format(tmp_path: Path) -> None:
+    builder = RunBuilder(job="j", run="r").start()
+    builder.tool_step(1, [("@perstack/base", "exec", 5, False)])
+    builder.complete(2)
+    stream = write_jsonl(tmp_path / "stdout.jsonl", builder.events)
+    data = str(tmp_path / "data")
+    done = audit("--data", data, "ingest", str(stream), "--user", "bob")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"]["events"] == len(builder.events)
+
+    as_json = audit("--data", data, "query", "runs_by_outcome", "--format", "json")
+    (row,) = [json.loads(x) for x in as_json.stdout.splitlines()]
+    assert (row["expert_key"], row["outcome"], row["runs"], row["avg_steps"]) == (
+        "writer",
+        "completed",
+        1,
+        2.0,
+    )
+    as_csv = audit(
+        "--data",
+        data,
+        "query",
+        "SELECT user_name, count(*) AS n FROM events GROUP BY 1",
+        "--format",
+        "csv",
+    )
+    assert as_csv.stdout == f"user_name,n\nbob,{len(builder.events)}\n"
+    table = audit("--data", data, "query", "tool_stats")
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[0].split()[:3] == ["skill_name", "tool_name", "calls"]
+    assert table.stdout.rstrip().endswith("(1 row)")
+
+
+def test_dataset_folder_comes_from_the_environment(tmp_path: Path) -> None:
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    env = {"PERSTACK_AUDIT_DATA": str(tmp_path / "from-env")}
+    assert audit("ingest", str(stream), env=env).returncode == 0
+    assert (tmp_path / "from-env" / "catalog.duckdb").exists()
+
+
+def test_unknown_query_and_bad_sql_exit_2_with_a_message(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    unknown = audit("--data", data, "query", "runs_by_outcom")
+    assert unknown.returncode == 2
+    assert "runs_by_outcome" in unknown.stderr
+    bad = audit("--data", data, "query", "SELECT nope FROM events")
+    assert bad.returncode == 2
+    assert "nope" in bad.stderr
+
+
+def test_list_names_every_query(tmp_path: Path) -> None:
+    listed = audit("list")
+    queries = listed.stdout.split("\n\n")[0]
+    names = [line.split()[0] for line in queries.splitlines()]
+    assert {
+        "runs_by_outcome",
+        "failures",
+        "tokens_and_cost",
+        "tool_stats",
+        "slowest_steps",
+        "max_steps_stops",
+        "time_to_first_llm_call",
+    } <= set(names)
+
+
+def test_missing_path_is_reported(tmp_path: Path) -> None:
+    missing = audit("--data", str(tmp_path / "d"), "ingest", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2
+    assert "nope.jsonl" in missing.stderr

@@ -1,0 +1,245 @@
+"""Ingestion rules on handmade inputs, checked through the real DuckDB catalog file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from analytics import Dataset, ingest
+
+from .runs import RunBuilder, write_jsonl
+
+Query = Callable[..., list[dict[str, Any]]]
+
+
+def one_run(run: str = "r1", job: str = "j1") -> RunBuilder:
+    builder = RunBuilder(job=job, run=run).start()
+    builder.tool_step(1, [("@perstack/base", "readTextFile", 30, False)])
+    builder.complete(2)
+    return builder
+
+
+def test_null_in_every_row_of_one_file_and_text_in_another_is_one_column(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    nulls = [
+        {"type": "streamRunResult", "id": f"n{i}", "timestamp": 1, "text": None} for i in range(3)
+    ]
+    texts = [
+        {"type": "streamRunResult", "id": f"t{i}", "timestamp": 2, "text": f"hi {i}"}
+        for i in range(3)
+    ]
+    ingest([write_jsonl(tmp_path / "a.jsonl", nulls)], data_dir)
+    ingest([write_jsonl(tmp_path / "b.jsonl", texts)], data_dir)
+    rows = query("SELECT event_id, text, typeof(text) AS t FROM events ORDER BY event_id")
+    assert [r["text"] for r in rows] == [None, None, None, "hi 0", "hi 1", "hi 2"]
+    assert {r["t"] for r in rows} == {"VARCHAR"}
+
+
+def test_timestamp_reads_back_exact_from_parquet_and_duckdb(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    event = {"type": "startRun", "id": "e1", "timestamp": 1700000000123}
+    ingest([write_jsonl(tmp_path / "a.jsonl", [event])], data_dir)
+    rows = query(
+        "SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%gZ') AS iso, epoch_ms(ts) AS ms, day FROM events"
+    )
+    assert rows == [{"iso": "2023-11-14T22:13:20.123Z", "ms": 1700000000123, "day": rows[0]["day"]}]
+    assert str(rows[0]["day"]) == "2023-11-14"
+    (file,) = Dataset(data_dir).files("events")
+    assert file.parent.name == "day=2023-11-14"
+    assert pq.read_table(file).column("ts")[0].value == 1700000000123
+
+
+def test_unknown_event_type_is_kept_raw(tmp_path: Path, data_dir: Path, query: Query) -> None:
+    event = {"type": "brandNewEvent", "id": "x1", "timestamp": 5, "jobId": "j", "payload": [1]}
+    ingest([write_jsonl(tmp_path / "a.jsonl", [event])], data_dir)
+    (row,) = query("SELECT type, raw FROM events")
+    assert row["type"] == "brandNewEvent"
+    assert json.loads(row["raw"]) == event
+
+
+def test_malformed_and_truncated_lines_go_to_quarantine_with_file_and_line(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    events = one_run().events
+    path = write_jsonl(tmp_path / "stdout.jsonl", events[:3], extra='not json\n{"type": "cal')
+    ingest([path], data_dir)
+    rows = query(
+        "SELECT source_file, line_number, reason, raw FROM quarantine ORDER BY line_number"
+    )
+    assert [(r["source_file"], r["line_number"]) for r in rows] == [(str(path), 4), (str(path), 5)]
+    assert rows[1]["raw"] == '{"type": "cal'
+    assert query("SELECT count(*) AS n FROM events") == [{"n": 3}]
+
+
+def test_event_without_an_id_is_quarantined(tmp_path: Path, data_dir: Path, query: Query) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [{"type": "startRun", "timestamp": 1}])
+    ingest([path], data_dir)
+    assert query("SELECT line_number, reason FROM quarantine") == [
+        {"line_number": 1, "reason": "event has no id"}
+    ]
+
+
+def test_ingesting_the_same_files_again_adds_nothing(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    path = write_jsonl(tmp_path / "stdout.jsonl", one_run().events, extra="broken\n")
+    first = ingest([path], data_dir)
+    counts = query(
+        "SELECT (SELECT count(*) FROM events) e, (SELECT count(*) FROM tool_calls) t, "
+        "(SELECT count(*) FROM messages) m, (SELECT count(*) FROM quarantine) q, "
+        "(SELECT count(*) FROM checkpoint_versions) c"
+    )
+    assert first.rows["events"] == counts[0]["e"] > 0
+    os.utime(path, ns=(1, 1))  # looks changed: read again, every row recognised by key
+    again = ingest([path], data_dir)
+    assert again.files_read == 1
+    assert sum(again.rows.values()) == 0
+    assert (
+        query(
+            "SELECT (SELECT count(*) FROM events) e, (SELECT count(*) FROM tool_calls) t, "
+            "(SELECT count(*) FROM messages) m, (SELECT count(*) FROM quarantine) q, "
+            "(SELECT count(*) FROM checkpoint_versions) c"
+        )
+        == counts
+    )
+    unchanged = ingest([path], data_dir)
+    assert (unchanged.files_read, unchanged.files_skipped) == (0, 1)
+
+
+def test_new_files_and_appended_lines_are_picked_up(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    run = one_run().events
+    path = write_jsonl(tmp_path / "r1.jsonl", run[:4])
+    ingest([tmp_path], data_dir)
+    write_jsonl(path, run)  # the stream grew
+    write_jsonl(tmp_path / "r2.jsonl", one_run("r2").events)
+    report = ingest([tmp_path], data_dir)
+    assert report.files_read == 2
+    assert query("SELECT count(*) AS n FROM events") == [{"n": 2 * len(run)}]
+    assert query("SELECT count(DISTINCT event_id) AS n FROM events") == [{"n": 2 * len(run)}]
+
+
+def test_same_event_from_stdout_and_workspace_file_lands_once(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    events = one_run().events
+    stdout = write_jsonl(tmp_path / "stdout.jsonl", events)
+    runs_dir = tmp_path / "ws" / "perstack" / "jobs" / "j1" / "runs" / "r1"
+    runs_dir.mkdir(parents=True)
+    for e in events:
+        # Same name for two events: ours adds a suffix; the type comes from the body.
+        name = f"event-{e['timestamp']}-{e.get('stepNumber', 0)}-{e['type']}"
+        target = runs_dir / f"{name}.json"
+        if target.exists():
+            target = runs_dir / f"{name}-1.json"
+        target.write_text(json.dumps(e))
+    ingest([stdout, tmp_path / "ws"], data_dir, user="alice")
+    rows = query(
+        "SELECT count(*) AS n, count(DISTINCT event_id) AS d, "
+        "count(*) FILTER (WHERE user_name = 'alice') AS a FROM events"
+    )
+    assert rows == [{"n": len(events), "d": len(events), "a": len(events)}]
+
+
+def test_files_are_written_whole_and_no_temporary_file_remains(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", one_run().events)], data_dir)
+    leftovers = [p for p in data_dir.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+    for table in ("events", "tool_calls", "tool_results", "checkpoints", "messages"):
+        for file in Dataset(data_dir).files(table):
+            assert pq.ParquetFile(file).metadata.num_rows > 0
+
+
+def test_messages_are_stored_once_per_id(tmp_path: Path, data_dir: Path, query: Query) -> None:
+    builder = RunBuilder(job="j", run="r").start()
+    for step in (1, 2, 3):
+        builder.tool_step(step, [("s", "t", 1, False)])
+    ingest([write_jsonl(tmp_path / "a.jsonl", builder.events)], data_dir)
+    rows = query("SELECT message_id, count(*) AS n FROM messages GROUP BY 1 HAVING n > 1")
+    assert rows == []
+    (ckpt,) = query("SELECT message_ids FROM checkpoints WHERE checkpoint_id = 'r-ckpt-3'")
+    assert ckpt["message_ids"] == ["r-m-3"]
+
+
+def test_workspace_job_and_run_setting_files(tmp_path: Path, data_dir: Path, query: Query) -> None:
+    job_dir = tmp_path / "perstack" / "jobs" / "j1"
+    (job_dir / "runs" / "r1").mkdir(parents=True)
+    job = {
+        "id": "j1",
+        "status": "running",
+        "coordinatorExpertKey": "writer",
+        "totalSteps": 1,
+        "usage": {
+            "inputTokens": 1,
+            "outputTokens": 1,
+            "reasoningTokens": 0,
+            "totalTokens": 2,
+            "cachedInputTokens": 0,
+        },
+        "startedAt": 1000,
+    }
+    (job_dir / "job.json").write_text(json.dumps(job))
+    setting = {
+        "model": "claude-haiku-4-5",
+        "providerConfig": {"providerName": "anthropic"},
+        "jobId": "j1",
+        "runId": "r1",
+        "expertKey": "writer",
+        "input": {"text": "hi"},
+        "maxSteps": 7,
+        "maxRetries": 5,
+        "timeout": 1,
+        "startedAt": 1000,
+        "updatedAt": 2000,
+        "env": {"SECRET": "do-not-store"},
+    }
+    (job_dir / "runs" / "r1" / "run-setting.json").write_text(json.dumps(setting))
+    ingest([tmp_path], data_dir)
+    job.update(status="completed", totalSteps=3, finishedAt=5000)
+    (job_dir / "job.json").write_text(json.dumps(job))
+    ingest([tmp_path], data_dir)
+    (row,) = query("SELECT status, total_steps, epoch_ms(finished_at) AS f FROM jobs")
+    assert row == {"status": "completed", "total_steps": 3, "f": 5000}
+    (s,) = query("SELECT model, max_steps, input_text FROM run_settings")
+    assert s == {"model": "claude-haiku-4-5", "max_steps": 7, "input_text": "hi"}
+    stored = b"".join(p.read_bytes() for p in data_dir.rglob("*.parquet"))
+    assert b"do-not-store" not in stored
+
+
+def test_reference_event_file_overwritten_by_a_shorter_one_keeps_its_event(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    runs = tmp_path / "perstack" / "jobs" / "j" / "runs" / "r"
+    runs.mkdir(parents=True)
+    event = {"type": "streamRunResult", "id": "short", "timestamp": 1, "delta": "."}
+    (runs / "event-1-4-streamRunResult.json").write_text(json.dumps(event) + 'd verified it"}')
+    ingest([tmp_path], data_dir)
+    assert query("SELECT event_id, delta FROM events") == [{"event_id": "short", "delta": "."}]
+    (q,) = query("SELECT line_number, raw FROM quarantine")
+    assert q == {"line_number": 1, "raw": 'd verified it"}'}
+
+
+def test_copied_dataset_queries_where_it_now_is(tmp_path: Path, data_dir: Path) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", one_run().events)], data_dir)
+    moved = tmp_path / "moved"
+    shutil.copytree(data_dir, moved)
+    shutil.rmtree(data_dir)
+    ingest([], moved)  # an ingest (even of nothing) rebuilds the catalog's views
+    from analytics import open_catalog, run
+
+    con = open_catalog(Dataset(moved))
+    try:
+        assert run(con, "SELECT count(*) FROM events").rows[0][0] > 0
+    finally:
+        con.close()
