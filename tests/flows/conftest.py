@@ -8,6 +8,7 @@ happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 import threading
@@ -186,3 +187,120 @@ def run_python(
         return Run(result, events)
 
     return run
+
+
+# -- TLS in front of the fake Messages API -------------------------------------------------
+# The runtime speaks plain HTTP only to loopback, so a provider reached through the proxy
+# is HTTPS, as the real one is: this front terminates TLS on the egress gateway with a
+# self-signed certificate the container is told to trust, and relays to the fake.
+
+TLS_HOST = "llm.test"
+# A relay that cannot connect or hand over bytes for this long is broken.
+RELAY_TIMEOUT_SECONDS = 30.0
+
+
+def self_signed_certificate(host: str) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) for ``host``; the certificate is its own CA."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+class TlsFront:
+    """Accepts TLS on ``listen_host`` and relays each connection to 127.0.0.1:``port``."""
+
+    def __init__(self, listen_host: str, target_port: int, cert_dir: Path) -> None:
+        import socket
+        import ssl
+
+        certificate, key = self_signed_certificate(TLS_HOST)
+        self.certificate_pem = certificate
+        (cert_dir / "front.pem").write_bytes(certificate)
+        (cert_dir / "front.key").write_bytes(key)
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_dir / "front.pem", cert_dir / "front.key")
+        self._target_port = target_port
+        self._listener = socket.create_server((listen_host, 0))
+        self.port = self._listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[Any] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _relay(self, client: Any) -> None:
+        import socket
+
+        self._sockets.append(client)
+        try:
+            client.settimeout(RELAY_TIMEOUT_SECONDS)
+            secure = self._context.wrap_socket(client, server_side=True)
+            upstream = socket.create_connection(("127.0.0.1", self._target_port))
+        except OSError:
+            client.close()
+            return
+        self._sockets += [secure, upstream]
+        back = threading.Thread(target=_pump, args=(upstream, secure), daemon=True)
+        back.start()
+        _pump(secure, upstream)
+        back.join(RELAY_TIMEOUT_SECONDS)
+        for sock in (secure, upstream):
+            sock.close()
+
+    def close(self) -> None:
+        import socket
+
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._accepting.join(RELAY_TIMEOUT_SECONDS)
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        for thread in self._threads:
+            thread.join(RELAY_TIMEOUT_SECONDS)
+
+
+def _pump(source: Any, target: Any) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        target.shutdown(1)  # SHUT_WR: the other side sees the end of this direction
