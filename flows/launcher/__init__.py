@@ -14,6 +14,7 @@ from flows.launcher.errors import (
 )
 from flows.launcher.launch import launch, launch_async
 from flows.launcher.limits import Limits
+from flows.launcher.policy import egress_domains, network_policy_for
 from flows.launcher.proxy import ensure_egress_network
 from flows.launcher.result import Captured, LaunchResult, Outcome, Timings
 from flows.launcher.spec import LaunchSpec, NetworkPolicy, user_workspace
@@ -32,10 +33,12 @@ __all__ = [
     "ProxyStartError",
     "Timings",
     "connect",
+    "egress_domains",
     "engine_unavailable_reason",
     "ensure_egress_network",
     "launch",
     "launch_async",
+    "network_policy_for",
     "remove_leftovers",
     "user_workspace",
 ]

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.launcher import InvalidSpecError, LaunchSpec, Limits, NetworkPolicy, user_workspace
+from flows.launcher import (
+    InvalidSpecError,
+    LaunchSpec,
+    Limits,
+    NetworkPolicy,
+    network_policy_for,
+    user_workspace,
+)
 from flows.launcher.domains import domain_allowed, domain_pattern, normalize_domain
 from flows.launcher.output import LineSplitter
 from flows.launcher.proxy_config import render_squid_config
@@ -116,3 +123,39 @@ def test_the_expert_spec_passes_the_job_id_to_the_runtime(tmp_path):
     )
     assert spec.args[:2] == ("support-analyst", "Triage")
     assert spec.args[2:4] == ("--job-id", spec.job_id)
+
+
+def test_the_policy_allows_the_provider_host_and_every_skills_domains(tmp_path):
+    config = tmp_path / "perstack.toml"
+    config.write_text(
+        """
+[provider]
+providerName = "anthropic"
+
+[experts."lead"]
+instruction = "lead"
+delegates = ["helper"]
+
+[experts."lead".skills."fetch"]
+type = "mcpStdioSkill"
+command = "mcp-server-fetch"
+allowedDomains = ["Docs.Example.com."]
+
+[experts."helper"]
+instruction = "help"
+
+[experts."helper".skills."search"]
+type = "mcpSseSkill"
+endpoint = "https://search.example.net/sse"
+allowedDomains = ["search.example.net"]
+"""
+    )
+    policy = network_policy_for(config, "lead")
+    assert policy.mode == "allowList"
+    assert policy.domains == ("api.anthropic.com", "docs.example.com", "search.example.net")
+
+
+def test_an_offline_expert_without_skill_domains_gets_no_network(tmp_path):
+    config = tmp_path / "perstack.toml"
+    config.write_text('[provider]\nproviderName = "scripted"\n\n[experts."a"]\ninstruction = "x"\n')
+    assert network_policy_for(config, "a").mode == "none"
