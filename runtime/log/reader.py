@@ -83,9 +83,10 @@ class LoggedEvent:
     step: int | None
     run_id: str
     sequence: int = 0
-    order_step: int = 0
-    """The step this event sorts with: its own, or for a runtime event (no step) the step
-    its run was in when it happened."""
+    order_step: float = 0
+    """The step this event sorts with: its own; for a runtime event (no step) the step its
+    run was in; for a coordinator's events after its delegates answered, just past their
+    last step (its step number is still that of the call)."""
 
     @property
     def id(self) -> str:
@@ -97,7 +98,7 @@ class LoggedEvent:
         return value if isinstance(value, str) else None
 
     @property
-    def sort_key(self) -> tuple[int, int, int, int]:
+    def sort_key(self) -> tuple[int, float, int, int]:
         rank = TYPE_RANK.get(self.type, len(TYPE_RANK))
         return (self.timestamp, self.order_step, rank, self.sequence)
 
@@ -217,8 +218,48 @@ def _place_runtime_events(events: list[LoggedEvent]) -> list[LoggedEvent]:
             for e in run_events
             if e.timestamp < event.timestamp or (closing and e.timestamp == event.timestamp)
         ]
-        placed.append(replace(event, order_step=earlier[-1] if earlier else 0))
+        first = run_events[0].order_step if run_events else 0
+        placed.append(replace(event, order_step=earlier[-1] if earlier else first))
     return sorted(placed, key=lambda e: e.sort_key)
+
+
+def _answered_call_ids(event: LoggedEvent) -> list[str]:
+    results = event.data.get("toolResults")
+    if event.type != "resolveToolResults" or not isinstance(results, list):
+        return []
+    return [str(r["id"]) for r in results if isinstance(r, dict) and "id" in r]
+
+
+def _after_delegates(
+    by_run: dict[str, list[LoggedEvent]], checkpoints: list[LoggedCheckpoint]
+) -> list[LoggedEvent]:
+    """All runs' events in one order. Within a millisecond, a delegate's events come
+    after the call that started it and before the result its coordinator gets back."""
+    run_of_call = {
+        c.checkpoint.delegated_by.tool_call_id: c.checkpoint.run_id
+        for c in checkpoints
+        if c.checkpoint.delegated_by is not None
+    }
+    settled: dict[str, list[LoggedEvent]] = {}
+
+    def settle(run_id: str, visiting: frozenset[str]) -> list[LoggedEvent]:
+        if run_id not in settled:
+            floor = 0.0
+            placed = []
+            for event in by_run[run_id]:
+                for call_id in _answered_call_ids(event):
+                    child = run_of_call.get(call_id)
+                    if child in by_run and child not in visiting | {run_id}:
+                        child_events = settle(child, visiting | {run_id})
+                        last = max((e.order_step for e in child_events), default=0)
+                        floor = max(floor, last + 0.5)
+                floor = max(floor, event.order_step)
+                placed.append(replace(event, order_step=floor))
+            settled[run_id] = placed
+        return settled[run_id]
+
+    events = [e for run_id in by_run for e in settle(run_id, frozenset())]
+    return sorted(events, key=lambda e: e.sort_key)
 
 
 def _checkpoint_from_file(path: Path) -> LoggedCheckpoint | None:
@@ -336,7 +377,7 @@ class WorkspaceLog:
         job_dir = self.jobs_dir / job_id
         skipped: list[Path] = []
         checkpoints = self._checkpoints(job_dir / "checkpoints", skipped)
-        events: list[LoggedEvent] = []
+        by_run: dict[str, list[LoggedEvent]] = {}
         runs: list[RunInfo] = []
         runs_dir = job_dir / "runs"
         for run_dir in sorted(p for p in _children(runs_dir) if p.is_dir()):
@@ -345,8 +386,8 @@ class WorkspaceLog:
                 c.checkpoint for c in checkpoints if c.checkpoint.run_id == run_dir.name
             ]
             runs.append(_run_info(run_dir, run_events, run_checkpoints))
-            events += run_events
-        events.sort(key=lambda e: e.sort_key)
+            by_run[run_dir.name] = run_events
+        events = _after_delegates(by_run, checkpoints)
         runs.sort(key=lambda r: (r.first_timestamp or 0, r.run_id))
         job_file = job_dir / "job.json"
         job = self._job(job_file)

@@ -155,13 +155,11 @@ def _gist(group: Sequence[LoggedEvent]) -> str:
     return f'×{len(group)} "{cut(text, TEXT_CHARS)}"'
 
 
-def _event_line(group: Sequence[LoggedEvent], expert_width: int) -> str:
+def _event_line(group: Sequence[LoggedEvent], expert: str | None, expert_width: int) -> str:
     event = group[0]
     step = f"{event.step:>4}" if event.step is not None else "   -"
-    expert = ""
-    if expert_width:
-        expert = f"{cut(event.expert_key or '-', expert_width):<{expert_width}}  "
-    head = f"{_clock(event.timestamp)} {step}  {expert}{event.type:<{TYPE_WIDTH}}"
+    column = f"{cut(expert or '-', expert_width):<{expert_width}}  " if expert_width else ""
+    head = f"{_clock(event.timestamp)} {step}  {column}{event.type:<{TYPE_WIDTH}}"
     return (head + _gist(group)).rstrip()
 
 
@@ -171,11 +169,14 @@ def _events(view: LogView, verbose: bool) -> list[str]:
         if result.matched > 0:
             return [f"({result.matched} events match; this --offset is past them)"]
         return ["(no events match)"]
-    experts = {r.expert_key for r in view.log.runs}
+    # Runtime events carry no expertKey: they belong to their run's Expert.
+    expert_of_run = {r.run_id: r.expert_key for r in view.log.runs}
+    experts = set(expert_of_run.values())
     width = min(EXPERT_WIDTH, max(len(e or "-") for e in experts)) if len(experts) > 1 else 0
     lines = ["Events:", RULE]
     for group in _groups(result.events, collapse=not verbose):
-        lines.append(_event_line(group, width))
+        expert = group[0].expert_key or expert_of_run.get(group[0].run_id)
+        lines.append(_event_line(group, expert, width))
         if verbose:
             lines += [f"      {line}" for line in event_details(group[0])]
     lines.append(RULE)
