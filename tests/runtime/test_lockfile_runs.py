@@ -1,0 +1,206 @@
+"""Runs with and without perstack.lock: lazy start, stale locks, --frozen, the `mcp` import,
+and MCP failures ending the run with stopRunByError and a checkpoint, no server left."""
+
+import contextlib
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runtime.checkpoint import Checkpoint
+from runtime.cli import main
+from tests.fakes.mcp_helpers import processes_with
+from tests.runtime.harness import REPO, Project, make_project
+from tests.runtime.test_lockfile import fake_skill_toml
+
+ECHO = {"tool_use": [{"name": "echo", "input": {"message": "hi"}}]}
+DONE = {"text": "done"}
+
+
+def project_with(tmp_path: Path, *, extra: str = "", marker: str | None = None) -> Project:
+    marker = marker or f"marker-{uuid.uuid4().hex}"
+    toml = ('[experts."worker"]\ninstruction = "Use the tools."\n'
+            + fake_skill_toml("worker", "fake", pick=["echo", "stall", "crash"], marker=marker,
+                              extra=extra))
+    project = make_project(tmp_path, toml)
+    project.marker = marker  # type: ignore[attr-defined]
+    return project
+
+
+def install(project: Project) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["install", "--config", str(project.config)]) == 0
+
+
+def no_server_left(project: Project) -> bool:
+    return processes_with(project.marker) == []  # type: ignore[attr-defined]
+
+
+def test_with_a_lock_the_server_starts_at_the_first_call_of_its_tool(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    result = project.run([ECHO, DONE])
+    assert result.code == 0, result.stderr
+    types = result.types()
+    assert types.index("startGeneration") < types.index("callTools") < types.index(
+        "skillStarting") < types.index("skillConnected")
+    assert types[-1] == "skillDisconnected"
+    assert no_server_left(project)
+
+
+def test_with_a_lock_and_no_call_no_server_is_ever_spawned(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    result = project.run([DONE])
+    assert result.code == 0
+    assert "skillStarting" not in result.types()
+
+
+def test_lazy_init_false_starts_at_once_even_with_a_lock(tmp_path: Path) -> None:
+    project = project_with(tmp_path, extra="lazyInit = false")
+    install(project)
+    result = project.run([DONE])
+    types = result.types()
+    assert types.index("skillConnected") < types.index("startGeneration")
+
+
+def test_without_a_lock_every_server_starts_before_the_first_generation(
+    tmp_path: Path,
+) -> None:
+    project = project_with(tmp_path)
+    result = project.run([DONE])
+    types = result.types()
+    assert types.index("skillConnected") < types.index("startGeneration")
+
+
+def test_a_lock_built_from_another_config_is_reported_and_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    project.config.write_text(project.config.read_text() + "\n# edited after install\n")
+    result = project.run([DONE])
+    assert result.code == 0
+    warning = next(r for r in caplog.records if r.name == "runtime.lockfile")
+    assert warning.levelname == "WARNING"
+    assert "was built from another version of perstack.toml" in warning.getMessage()
+    assert "run `perstack install`" in warning.getMessage()
+    types = result.types()
+    assert types.index("skillConnected") < types.index("startGeneration")
+
+
+def test_frozen_refuses_a_stale_lock(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    project.config.write_text(project.config.read_text() + "\n# edited after install\n")
+    result = project.run([DONE], "--frozen")
+    assert result.code == 2
+    assert "built from another version" in result.stderr and "--frozen" in result.stderr
+    assert "skillStarting" not in result.types()
+
+
+def test_frozen_refuses_a_missing_lock(tmp_path: Path) -> None:
+    result = project_with(tmp_path).run([DONE], "--frozen")
+    assert result.code == 2 and "no lockfile" in result.stderr
+
+
+def test_frozen_runs_with_a_matching_lock(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    assert project.run([ECHO, DONE], "--frozen").code == 0
+
+
+MCP_IMPORT_PROBE = """
+import contextlib, io, sys
+from runtime.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(code, "mcp" in sys.modules, "mcp_types" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("turns", "imported"), [([DONE], False), ([ECHO, DONE], True)])
+def test_a_run_with_a_lock_imports_mcp_only_when_a_tool_is_called(
+    tmp_path: Path, turns: list[dict[str, object]], imported: bool
+) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    args = project.args("worker", "go", project.script(turns))
+    probe = subprocess.run([sys.executable, "-c", MCP_IMPORT_PROBE, *args], cwd=REPO,
+                           capture_output=True, text=True, timeout=120, check=True)
+    assert probe.stdout.split() == ["0", str(imported), str(imported)]
+
+
+def stop_error(project: Project, result_events: list) -> Checkpoint:  # type: ignore[type-arg]
+    stop = next(e for e in result_events if e.type == "stopRunByError")
+    assert stop.checkpoint.status == "stoppedByError"
+    files = list(project.workspace.glob("perstack/jobs/*/checkpoints/*.json"))
+    saved = [Checkpoint.model_validate_json(f.read_text()) for f in files]
+    assert any(c.status == "stoppedByError" for c in saved)
+    return stop.checkpoint  # type: ignore[no-any-return]
+
+
+def test_a_call_never_answered_stops_the_run_by_error_with_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERSTACK_MCP_CALL_TIMEOUT_MS", "1000")
+    project = project_with(tmp_path)
+    install(project)
+    began = time.monotonic()
+    result = project.run([{"tool_use": [{"name": "stall", "input": {}}]}, DONE])
+    assert time.monotonic() - began < 30
+    assert result.code == 1
+    checkpoint = stop_error(project, result.events)
+    assert checkpoint.error is not None and "did not answer a call of 'stall'" in (
+        checkpoint.error.message)
+    assert "within 1 s" in checkpoint.error.message
+    reasons = [e.reason for e in result.of("skillDisconnected")]
+    assert any(r and "did not answer" in r for r in reasons)
+    assert no_server_left(project)
+
+
+def test_a_server_dying_during_a_call_stops_the_run_by_error(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    result = project.run([{"tool_use": [{"name": "crash", "input": {}}]}, DONE])
+    assert result.code == 1
+    checkpoint = stop_error(project, result.events)
+    assert checkpoint.error is not None
+    assert "exited with code 7" in checkpoint.error.message
+    assert "crashing on purpose" in checkpoint.error.message
+    assert no_server_left(project)
+
+
+def test_a_tool_error_goes_to_the_model_and_the_run_goes_on(tmp_path: Path) -> None:
+    toml = ('[experts."worker"]\ninstruction = "x"\n'
+            + fake_skill_toml("worker", "fake", pick=["fail"]))
+    project = make_project(tmp_path, toml)
+    result = project.run([{"tool_use": [{"name": "fail", "input": {"reason": "no disk"}}]}, DONE])
+    assert result.code == 0
+    resolved = result.of("resolveToolResults")[0].tool_results[0]
+    assert resolved.is_error and resolved.result[0].text.endswith("no disk")
+    assert result.of("completeRun")
+
+
+def test_sigterm_during_a_call_leaves_no_server_process(tmp_path: Path) -> None:
+    project = project_with(tmp_path)
+    install(project)
+    stall = {"tool_use": [{"name": "stall", "input": {}}]}
+    process = project.spawn(project.args("worker", "wait", project.script([stall, DONE])))
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line)["type"] == "skillConnected":
+            break
+    time.sleep(0.3)  # the call is on its way
+    assert processes_with(project.marker)  # type: ignore[attr-defined]
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "stopRunByError" in rest
+    assert no_server_left(project)
