@@ -1,4 +1,8 @@
-"""`perstack start`: the same events, rendered for a person as they arrive."""
+"""`perstack start`: the same events, rendered for a person as they arrive.
+
+Delegated runs are shown indented under the call that started them; each run's streamed
+answer is tracked on its own.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from runtime.events import (
 
 # Tool arguments and results are cut to this many characters on screen.
 PREVIEW_CHARS = 200
+INDENT = "    "
 
 
 def _preview(value: Any) -> str:
@@ -30,44 +35,62 @@ class HumanDisplay:
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._streamed_result = False
-
-    def _line(self, text: str = "") -> None:
-        self._out.write(text + "\n")
-        self._out.flush()
-
-    def __call__(self, event: Event) -> None:
-        handler = self._handlers.get(event.type)
-        if handler is not None:
-            handler(event)
-
-    @property
-    def _handlers(self) -> dict[str, Callable[[Any], None]]:
-        return {
+        self._depth_by_run: dict[str, int] = {}
+        self._open_runs: set[str] = set()
+        self._streaming: set[str] = set()
+        self._depth = 0
+        self._handlers: dict[str, Callable[[Any], None]] = {
             "initializeRuntime": self._initialize,
             "skillConnected": lambda e: self._line(
                 f"  skill {e.skill_name} ready ({e.total_duration_ms or 0} ms)"
             ),
             "startGeneration": lambda e: self._line(f"\n── step {e.step_number}"),
-            "streamReasoning": lambda e: self._write(e.delta),
-            "completeStreamingReasoning": lambda e: self._line(),
+            "startStreamingReasoning": lambda e: self._write(INDENT * self._depth + "  "),
+            "streamReasoning": lambda e: self._write(
+                e.delta.replace("\n", "\n" + INDENT * self._depth + "  ")
+            ),
+            "completeStreamingReasoning": lambda e: self._write("\n"),
             "callTools": self._calls,
             "resolveToolResults": self._results,
             "streamRunResult": self._answer_delta,
             "retry": lambda e: self._line(f"  ↻ retry: {e.reason}"),
             "completeRun": self._finish,
-            "stopRunByExceededMaxSteps": lambda e: self._line(
-                f"\n■ stopped: reached maxSteps at step {e.step_number}"
+            "stopRunByInteractiveTool": lambda e: self._stopped(
+                e, "waiting for an answer: run again with --continue -i \"ANSWER\""
             ),
-            "stopRunByError": lambda e: self._line(f"\n■ stopped by error: {e.error.message}"),
+            "stopRunByExceededMaxSteps": lambda e: self._stopped(
+                e, f"reached maxSteps at step {e.step_number}"
+            ),
+            "stopRunByError": lambda e: self._stopped(e, f"error: {e.error.message}"),
         }
+
+    def __call__(self, event: Event) -> None:
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return
+        self._depth = self._depth_by_run.get(event.run_id, 0)
+        handler(event)
+
+    def _line(self, text: str = "") -> None:
+        prefix = INDENT * self._depth
+        self._out.write("\n".join(prefix + line for line in text.split("\n")) + "\n")
+        self._out.flush()
 
     def _write(self, text: str) -> None:
         self._out.write(text)
         self._out.flush()
 
     def _initialize(self, event: InitializeRuntime) -> None:
-        self._line(f"▶ {event.expert_name} · model {event.model} · max {event.max_steps} steps")
+        # A run that starts while others are going is a delegation: one level deeper.
+        depth = len(self._open_runs)
+        self._open_runs.add(event.run_id)
+        self._depth_by_run[event.run_id] = self._depth = depth
+        who = "▶" if depth == 0 else "↳ delegated to"
+        self._line(f"{who} {event.expert_name} · model {event.model} · max {event.max_steps} steps")
+
+    def _stopped(self, event: Event, why: str) -> None:
+        self._open_runs.discard(event.run_id)
+        self._line(f"\n■ stopped: {why}")
 
     def _calls(self, event: CallTools) -> None:
         for call in event.tool_calls:
@@ -80,19 +103,21 @@ class HumanDisplay:
             self._line(f"  {mark} {result.tool_name}: {_preview(text)}")
 
     def _answer_delta(self, event: StreamRunResult) -> None:
-        if not self._streamed_result:
+        if event.run_id not in self._streaming:
             self._line("\n── answer")
-            self._streamed_result = True
-        self._write(event.delta)
+            self._streaming.add(event.run_id)
+            self._write(INDENT * self._depth)
+        self._write(event.delta.replace("\n", "\n" + INDENT * self._depth))
 
     def _finish(self, event: CompleteRun) -> None:
-        if not self._streamed_result:
+        if event.run_id in self._streaming:
+            self._write("\n")
+        else:
             self._line("\n── answer")
             self._line(event.text)
-        else:
-            self._line()
         usage = event.checkpoint.usage
         self._line(
-            f"\n✔ completed in {event.step_number} steps · tokens in {usage.input_tokens} "
-            f"(cached {usage.cached_input_tokens}) out {usage.output_tokens}"
+            f"✔ {event.expert_key} completed at step {event.step_number} · tokens in "
+            f"{usage.input_tokens} (cached {usage.cached_input_tokens}) out {usage.output_tokens}"
         )
+        self._open_runs.discard(event.run_id)
