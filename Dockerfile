@@ -23,7 +23,8 @@ FROM ${BASE_IMAGE} AS install
 # The MCP servers the baked-in Expert's skills start (they must be in the wheelhouse).
 ARG SKILL_PACKAGES=mcp-server-time
 # pip comes from its own wheel in the wheelhouse, so the base needs no pip or ensurepip,
-# and it stays out of the final image.
+# and it stays out of the final image. Bytecode is compiled once, unchecked: the image is
+# immutable, so Python need not compare source timestamps on every import.
 COPY build/wheelhouse /wheels
 RUN set -- /wheels/pip-*.whl \
  && python3 -m venv --without-pip /opt/perstack \
@@ -31,7 +32,7 @@ RUN set -- /wheels/pip-*.whl \
         --no-cache-dir --disable-pip-version-check --quiet perstack-py ${SKILL_PACKAGES} \
  && rm -rf /opt/perstack/lib/python3.11/site-packages/flows \
           /opt/perstack/lib/python3.11/site-packages/analytics \
- && /opt/perstack/bin/python3 -m compileall -q /opt/perstack/lib
+ && /opt/perstack/bin/python3 -m compileall -q -f --invalidation-mode unchecked-hash /opt/perstack/lib
 
 FROM ${BASE_IMAGE}
 ARG CONFIG_DIR=build/image-config
