@@ -261,10 +261,12 @@ class McpSkill:
         return f"could not connect: {_leaf_message(error)}"
 
     async def _teardown(self) -> None:
-        if self._connection is not None:
-            await self._connection.close(self._timeouts.session_close_s)
+        # stdio: the spec's shutdown is the process's (stdin closed, then signals); its end
+        # ends the session too. HTTP: closing the session is the shutdown (DELETE).
         if self._process is not None:
             await self._process.stop(self._timeouts)
+        if self._connection is not None:
+            await self._connection.close(self._timeouts.session_close_s)
 
     # --- calling ---------------------------------------------------------------------------
 
