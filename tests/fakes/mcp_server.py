@@ -4,6 +4,7 @@
     exit-at-once     writes a message to stderr and exits with code 3, before any handshake
     hang-at-start    never answers the handshake
     ignore-sigterm   serves, ignores SIGTERM, and stays alive after its stdin closes
+    boot-only        imports and builds the server, then exits (its own start-up cost)
     sse PORT         the working server over SSE on 127.0.0.1:PORT (path /sse)
     http PORT        the working server over streamable HTTP on 127.0.0.1:PORT (path /mcp)
 
@@ -94,6 +95,8 @@ def main() -> None:
     if mode == "ignore-sigterm":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     server = _server()
+    if mode == "boot-only":
+        return
     if mode in ("sse", "http"):
         port = int(sys.argv[2])
         transport = "sse" if mode == "sse" else "streamable-http"
