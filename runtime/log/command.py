@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from runtime.errors import PerstackError
-from runtime.log.document import render_json
+from runtime.log.document import write_json
 from runtime.log.errors import LogError
 from runtime.log.filters import DEFAULT_TAKE, FilterExpression, FilterOptions, StepFilter
 from runtime.log.render import render_text
@@ -115,9 +115,9 @@ def show_log(args: argparse.Namespace, out: TextIO) -> None:
     selection = Selection(args.job, args.run, args.checkpoint, args.messages)
     view = build_view(Path(args.workspace), selection, _filters(args))
     if args.json or args.pretty:
-        text = render_json(view, pretty=args.pretty, summary=args.summary)
-    else:
-        text = render_text(view, verbose=args.verbose, messages=args.messages, summary=args.summary)
+        write_json(view, out, pretty=args.pretty, summary=args.summary)
+        return
+    text = render_text(view, verbose=args.verbose, messages=args.messages, summary=args.summary)
     out.write(text + "\n")
 
 

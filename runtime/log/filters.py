@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from runtime.log.errors import BadFilterExpressionError, BadStepFilterError
-from runtime.log.reader import LoggedEvent
+from runtime.log.stored import LoggedEvent
 
 # The reference shows this many events unless told otherwise; `--take 0` shows all.
 DEFAULT_TAKE = 100
@@ -27,8 +27,10 @@ DELEGATION_EVENT_TYPES = frozenset({"callDelegate", "stopRunByDelegate"})
 def has_failed_tool_result(event: LoggedEvent) -> bool:
     """A resolveToolResults with a result marked ``isError`` (ours marks them; the
     reference does not, so its failed tools show up only by their text)."""
-    results = event.data.get("toolResults")
-    if event.type != "resolveToolResults" or not isinstance(results, list):
+    if event.type != "resolveToolResults":
+        return False
+    results = event.read().get("toolResults")
+    if not isinstance(results, list):
         return False
     return any(isinstance(r, dict) and r.get("isError") is True for r in results)
 
@@ -223,15 +225,15 @@ class FilterOptions:
     context: int = 0
 
     def matches(self, event: LoggedEvent) -> bool:
-        checks = (
-            self.step is None or self.step.matches(event.step),
-            self.type is None or event.type == self.type,
-            not self.errors or is_error_event(event),
-            not self.tools or is_tool_event(event),
-            not self.delegations or is_delegation_event(event),
-            self.expression is None or self.expression.matches(event.data),
+        # Cheapest first: type and step come from the file name, the rest reads the file.
+        return (
+            (self.step is None or self.step.matches(event.step))
+            and (self.type is None or event.type == self.type)
+            and (not self.tools or is_tool_event(event))
+            and (not self.delegations or is_delegation_event(event))
+            and (not self.errors or is_error_event(event))
+            and (self.expression is None or self.expression.matches(event.read()))
         )
-        return all(checks)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from runtime.events import (
     SkillDisconnected,
     SkillStarting,
     SkillStderr,
-    StartGeneration,
     StartRun,
     StopRunByDelegate,
     StopRunByError,
@@ -43,7 +42,7 @@ from runtime.events import (
     StreamReasoning,
     StreamRunResult,
 )
-from runtime.log.reader import LoggedEvent
+from runtime.log.stored import LoggedEvent
 from runtime.messages import (
     AnyMessage,
     ExpertMessage,
@@ -193,7 +192,6 @@ def _proxy(event: ProxyAccess) -> str:
 
 _GISTS: dict[type, Callable[[Any], str]] = {
     StartRun: _start_run,
-    StartGeneration: lambda e: f"{len(e.messages)} messages",
     Retry: _retry,
     CallTools: lambda e: _calls(e.tool_calls),
     CallInteractiveTool: lambda e: _calls([e.tool_call]),
@@ -230,11 +228,16 @@ _GISTS: dict[type, Callable[[Any], str]] = {
 
 
 def event_gist(logged: LoggedEvent) -> str:
+    if logged.type == "startGeneration":  # its model leaves the messages out
+        messages = logged.data.get("messages")
+        return f"{len(messages)} messages" if isinstance(messages, list) else ""
     if logged.event is not None:
         gist = _GISTS.get(type(logged.event))
         if gist is not None:
             return cut(gist(logged.event), LINE_CHARS)
         return ""
+    if logged.unreadable:
+        return f"(unreadable file {logged.path})"
     rest = {k: v for k, v in logged.data.items() if k not in _COMMON_FIELDS}
     return cut(f"(not modelled here) {_json(rest)}", LINE_CHARS)
 

@@ -3,66 +3,23 @@
 Reads what either runtime wrote. The reference writes no ``job.json`` and no
 ``run-setting.json`` and only run events; we write all of them plus runtime events. An
 event of a type this version does not model is kept as it was stored; a file that is not
-JSON is skipped with a warning; a file the reference overwrote with a shorter event (its
-same-millisecond name collision) is read up to the end of the first JSON value.
+JSON shows as unreadable.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from runtime.checkpoint import Checkpoint, Job, JobStatus, Usage
-from runtime.events import Event, UnknownEventTypeError, parse_event
+from runtime.checkpoint import Job, JobStatus, Usage
 from runtime.log.errors import NoJobsError, UnknownIdError
+from runtime.log.stored import EVENT_FILE, LoggedCheckpoint, LoggedEvent, read_json
 from runtime.storage import RUNTIME_DIR_NAME
 
 logger = logging.getLogger(__name__)
-
-EVENT_FILE = re.compile(
-    r"^event-(?P<ts>\d+)-(?P<step>\d+)-(?P<type>[A-Za-z0-9_]+?)(?:-(?P<n>\d+))?\.json$"
-)
-
-# Where an event type falls in one step, for events that share a millisecond and a step
-# (common: one step often takes under a millisecond). Taken from the order both runtimes
-# print on stdout; a type not listed sorts after the ones that are.
-_LIFECYCLE = (
-    "initializeRuntime",
-    "skillStarting",
-    "skillConnected",
-    "skillStderr",
-    "startRun",
-    "resumeToolCalls",
-    "startGeneration",
-    "retry",
-    "startStreamingReasoning",
-    "streamReasoning",
-    "completeStreamingReasoning",
-    "callTools",
-    "callInteractiveTool",
-    "callDelegate",
-    "resolveToolResults",
-    "finishToolCall",
-    "attemptCompletion",
-    "startStreamingRunResult",
-    "streamRunResult",
-    "completeStreamingRunResult",
-    "finishAllToolCalls",
-    "continueToNextStep",
-    "stopRunByInteractiveTool",
-    "stopRunByDelegate",
-    "stopRunByExceededMaxSteps",
-    "stopRunByError",
-    "completeRun",
-    "skillDisconnected",
-)
-TYPE_RANK: dict[str, int] = {name: rank for rank, name in enumerate(_LIFECYCLE)}
 
 _JOB_STATUS_BY_CHECKPOINT: dict[str, JobStatus] = {
     "completed": "completed",
@@ -70,47 +27,6 @@ _JOB_STATUS_BY_CHECKPOINT: dict[str, JobStatus] = {
     "stoppedByInteractiveTool": "stoppedByInteractiveTool",
     "stoppedByError": "stoppedByError",
 }
-
-
-@dataclass(frozen=True)
-class LoggedEvent:
-    """One stored event: the object as written, and its model when this version has one."""
-
-    data: dict[str, Any]
-    event: Event | None
-    type: str
-    timestamp: int
-    step: int | None
-    run_id: str
-    sequence: int = 0
-    order_step: float = 0
-    """The step this event sorts with: its own; for a runtime event (no step) the step its
-    run was in; for a coordinator's events after its delegates answered, just past their
-    last step (its step number is still that of the call)."""
-
-    @property
-    def id(self) -> str:
-        return str(self.data.get("id", f"{self.run_id}:{self.timestamp}:{self.sequence}"))
-
-    @property
-    def expert_key(self) -> str | None:
-        value = self.data.get("expertKey")
-        return value if isinstance(value, str) else None
-
-    @property
-    def sort_key(self) -> tuple[int, float, int, int]:
-        rank = TYPE_RANK.get(self.type, len(TYPE_RANK))
-        return (self.timestamp, self.order_step, rank, self.sequence)
-
-
-@dataclass(frozen=True)
-class LoggedCheckpoint:
-    data: dict[str, Any]
-    checkpoint: Checkpoint
-
-    @property
-    def id(self) -> str:
-        return self.checkpoint.id
 
 
 @dataclass(frozen=True)
@@ -132,7 +48,11 @@ class JobLog:
     runs: list[RunInfo]
     events: list[LoggedEvent]
     checkpoints: list[LoggedCheckpoint]
-    skipped_files: list[Path] = field(default_factory=list)
+
+    @property
+    def unreadable_files(self) -> list[Path]:
+        """Event files found unreadable so far (events are read when needed)."""
+        return [e.path for e in self.events if e.unreadable and e.path is not None]
 
     def run(self, run_id: str) -> RunInfo:
         ids = [r.run_id for r in self.runs]
@@ -147,7 +67,7 @@ class JobLog:
         return [e for e in self.events if e.run_id == run_id]
 
     def last_checkpoint(self, run_id: str | None = None) -> LoggedCheckpoint | None:
-        chosen = [c for c in self.checkpoints if run_id is None or c.checkpoint.run_id == run_id]
+        chosen = [c for c in self.checkpoints if run_id is None or c.head.run_id == run_id]
         return chosen[-1] if chosen else None
 
 
@@ -161,71 +81,38 @@ def _resolve(given: str, known: list[str], kind: str, where: str) -> str:
     raise UnknownIdError(kind, given, known, where)
 
 
-def _read_json(path: Path) -> Any:
-    """The first JSON value in ``path``; None (and a warning) when there is none."""
+def _children(folder: Path) -> list[Path]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        logger.warning("skipping %s: cannot read it (%s)", path, error)
-        return None
-    try:
-        value, end = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError as error:
-        logger.warning("skipping %s: not JSON (%s)", path, error)
-        return None
-    if text[end:].strip():
-        logger.warning("%s: ignoring %d bytes after the first JSON value", path, len(text) - end)
-    return value
+        return list(folder.iterdir())
+    except FileNotFoundError:
+        return []
 
 
-def _event_from_file(path: Path, run_id: str) -> LoggedEvent | None:
-    match = EVENT_FILE.match(path.name)
-    data = _read_json(path)
-    if match is None or not isinstance(data, dict):
-        if match is not None:
-            logger.warning("skipping %s: not a JSON object", path)
-        return None
-    event: Event | None = None
-    try:
-        event = parse_event(data)
-    except UnknownEventTypeError:
-        logger.debug("%s: event type %r is not modelled here; kept as stored", path, data["type"])
-    except ValidationError as error:
-        logger.debug("%s: does not match its type's model (%s); kept as stored", path, error)
-    timestamp = data.get("timestamp")
-    step = data.get("stepNumber")
-    return LoggedEvent(
-        data=data,
-        event=event,
-        type=str(data.get("type", match["type"])),
-        timestamp=timestamp if isinstance(timestamp, int) else int(match["ts"]),
-        step=step if isinstance(step, int) else None,
-        run_id=str(data.get("runId", run_id)),
-        sequence=int(match["n"] or 0),
-        order_step=step if isinstance(step, int) else 0,
-    )
+# --- order ----------------------------------------------------------------------------
 
 
 def _place_runtime_events(events: list[LoggedEvent]) -> list[LoggedEvent]:
     """One run's events in order. A runtime event sorts with the step of the run event
-    before it (a skill that disconnects in the millisecond of completeRun comes after it)."""
-    run_events = sorted((e for e in events if e.step is not None), key=lambda e: e.sort_key)
-    placed = list(run_events)
-    for event in (e for e in events if e.step is None):
+    before it (a skill that disconnects in the millisecond of completeRun comes after it;
+    one that connects before the first step sorts with that step)."""
+    run_events = sorted((e for e in events if e.is_run_event), key=lambda e: e.sort_key)
+    first = run_events[0].order_step if run_events else 0
+    for event in (e for e in events if not e.is_run_event):
         closing = event.type == "skillDisconnected"
         earlier = [
             e.order_step
             for e in run_events
             if e.timestamp < event.timestamp or (closing and e.timestamp == event.timestamp)
         ]
-        first = run_events[0].order_step if run_events else 0
-        placed.append(replace(event, order_step=earlier[-1] if earlier else first))
-    return sorted(placed, key=lambda e: e.sort_key)
+        event.order_step = earlier[-1] if earlier else first
+    return sorted(events, key=lambda e: e.sort_key)
 
 
 def _answered_call_ids(event: LoggedEvent) -> list[str]:
-    results = event.data.get("toolResults")
-    if event.type != "resolveToolResults" or not isinstance(results, list):
+    if event.type != "resolveToolResults":
+        return []
+    results = event.read().get("toolResults")
+    if not isinstance(results, list):
         return []
     return [str(r["id"]) for r in results if isinstance(r, dict) and "id" in r]
 
@@ -236,59 +123,50 @@ def _after_delegates(
     """All runs' events in one order. Within a millisecond, a delegate's events come
     after the call that started it and before the result its coordinator gets back."""
     run_of_call = {
-        c.checkpoint.delegated_by.tool_call_id: c.checkpoint.run_id
+        c.head.delegated_by.tool_call_id: c.head.run_id
         for c in checkpoints
-        if c.checkpoint.delegated_by is not None
+        if c.head.delegated_by is not None
     }
-    settled: dict[str, list[LoggedEvent]] = {}
+    settled: set[str] = set()
 
-    def settle(run_id: str, visiting: frozenset[str]) -> list[LoggedEvent]:
+    def settle(run_id: str, visiting: frozenset[str]) -> float:
+        """Raise the run's order steps past its delegates'; its last order step."""
+        events = by_run[run_id]
         if run_id not in settled:
+            settled.add(run_id)
             floor = 0.0
-            placed = []
-            for event in by_run[run_id]:
-                for call_id in _answered_call_ids(event):
+            for event in events:
+                for call_id in _answered_call_ids(event) if run_of_call else []:
                     child = run_of_call.get(call_id)
-                    if child in by_run and child not in visiting | {run_id}:
-                        child_events = settle(child, visiting | {run_id})
-                        last = max((e.order_step for e in child_events), default=0)
-                        floor = max(floor, last + 0.5)
+                    if child in by_run and child not in visiting:
+                        floor = max(floor, settle(child, visiting | {child}) + 0.5)
                 floor = max(floor, event.order_step)
-                placed.append(replace(event, order_step=floor))
-            settled[run_id] = placed
-        return settled[run_id]
+                event.order_step = floor
+        return max((e.order_step for e in events), default=0.0)
 
-    events = [e for run_id in by_run for e in settle(run_id, frozenset())]
-    return sorted(events, key=lambda e: e.sort_key)
-
-
-def _checkpoint_from_file(path: Path) -> LoggedCheckpoint | None:
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        return None
-    try:
-        return LoggedCheckpoint(data, Checkpoint.model_validate(data))
-    except ValidationError as error:
-        logger.warning("skipping checkpoint %s: %s", path, error)
-        return None
+    for run_id in by_run:
+        settle(run_id, frozenset({run_id}))
+    return sorted((e for events in by_run.values() for e in events), key=lambda e: e.sort_key)
 
 
-def _run_info(run_dir: Path, events: list[LoggedEvent], checkpoints: list[Checkpoint]) -> RunInfo:
-    expert_key = next((e.expert_key for e in events if e.expert_key), None)
-    setting = (
-        _read_json(run_dir / "run-setting.json")
-        if (run_dir / "run-setting.json").is_file()
-        else None
-    )
+# --- runs and the job -----------------------------------------------------------------
+
+
+def _run_info(
+    run_dir: Path, events: list[LoggedEvent], checkpoints: list[LoggedCheckpoint]
+) -> RunInfo:
+    expert_key: str | None = None
+    setting_file = run_dir / "run-setting.json"
+    setting = read_json(setting_file) if setting_file.is_file() else None
     if isinstance(setting, dict) and isinstance(setting.get("expertKey"), str):
         expert_key = setting["expertKey"]
+    heads = [c.head for c in checkpoints]
+    if expert_key is None and heads:
+        expert_key = heads[-1].expert.key
+    if expert_key is None:
+        first = next((e for e in events if e.is_run_event), None)
+        expert_key = first.expert_key if first is not None else None
     steps = [e.step for e in events if e.step is not None]
-    last = checkpoints[-1] if checkpoints else None
-    if expert_key is None and last is not None:
-        expert_key = last.expert.key
-    delegated_by = next(
-        (c.delegated_by.expert.key for c in checkpoints if c.delegated_by is not None), None
-    )
     return RunInfo(
         run_id=run_dir.name,
         expert_key=expert_key,
@@ -296,31 +174,28 @@ def _run_info(run_dir: Path, events: list[LoggedEvent], checkpoints: list[Checkp
         first_timestamp=events[0].timestamp if events else None,
         last_timestamp=events[-1].timestamp if events else None,
         steps=(min(steps), max(steps)) if steps else None,
-        status=last.status if last is not None else None,
-        delegated_by=delegated_by,
+        status=heads[-1].status if heads else None,
+        delegated_by=next((h.delegated_by.expert.key for h in heads if h.delegated_by), None),
     )
-
-
-def _checkpoint_order(checkpoint: LoggedCheckpoint) -> tuple[int, bool]:
-    return (checkpoint.checkpoint.step_number, checkpoint.checkpoint.status != "init")
 
 
 def _synthesize_job(
-    job_id: str, runs: list[RunInfo], events: list[LoggedEvent], checkpoints: list[Checkpoint]
+    job_id: str,
+    runs: list[RunInfo],
+    events: list[LoggedEvent],
+    checkpoints: list[LoggedCheckpoint],
 ) -> Job:
     """What ``job.json`` would say, for a job the reference wrote (it writes none)."""
-    coordinator = next((r for r in runs if r.delegated_by is None and r.expert_key), None)
-    key = (
-        coordinator.expert_key
-        if coordinator
-        else next((r.expert_key for r in runs if r.expert_key), "unknown")
+    coordinator = next(
+        (r.expert_key for r in runs if r.delegated_by is None and r.expert_key), None
     )
-    last = checkpoints[-1] if checkpoints else None
+    key = coordinator or next((r.expert_key for r in runs if r.expert_key), None)
+    last = checkpoints[-1].head if checkpoints else None
     status: JobStatus = "running"
     if last is not None:
         status = _JOB_STATUS_BY_CHECKPOINT.get(last.status, "running")
     steps = [e.step for e in events if e.step is not None]
-    steps += [c.step_number for c in checkpoints]
+    steps += [c.head.step_number for c in checkpoints]
     return Job(
         id=job_id,
         status=status,
@@ -332,6 +207,32 @@ def _synthesize_job(
     )
 
 
+def _read_job(path: Path) -> Job | None:
+    if not path.is_file():
+        return None
+    try:
+        return Job.model_validate(read_json(path))
+    except ValidationError as error:
+        logger.warning("%s does not describe a job (%s); rebuilt from the events", path, error)
+        return None
+
+
+def _last_activity(job_dir: Path) -> tuple[int, float]:
+    """The newest event timestamp in the job's file names (copies keep those, unlike
+    mtimes), then the folder's mtime."""
+    newest = 0
+    for run_dir in _children(job_dir / "runs"):
+        for path in _children(run_dir):
+            match = EVENT_FILE.match(path.name)
+            if match is not None:
+                newest = max(newest, int(match["ts"]))
+    try:
+        mtime = job_dir.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return (newest, mtime)
+
+
 class WorkspaceLog:
     """The jobs under ``{workspace}/perstack/jobs``."""
 
@@ -341,9 +242,7 @@ class WorkspaceLog:
 
     def job_ids(self) -> list[str]:
         """Every job, the most recently active first."""
-        if not self.jobs_dir.is_dir():
-            return []
-        jobs = [p for p in self.jobs_dir.iterdir() if p.is_dir()]
+        jobs = [p for p in _children(self.jobs_dir) if p.is_dir()]
         return [p.name for p in sorted(jobs, key=_last_activity, reverse=True)]
 
     def latest_job_id(self) -> str:
@@ -362,98 +261,45 @@ class WorkspaceLog:
         """The job with this run folder or checkpoint file (exact ids only), if any."""
         if run_id is None and checkpoint_id is None:
             return None
-        for job_id in self.job_ids():
-            job_dir = self.jobs_dir / job_id
+        for job_dir in (p for p in _children(self.jobs_dir) if p.is_dir()):
             if run_id is not None and (job_dir / "runs" / run_id).is_dir():
-                return job_id
+                return job_dir.name
             if (
                 checkpoint_id is not None
                 and (job_dir / "checkpoints" / f"{checkpoint_id}.json").is_file()
             ):
-                return job_id
+                return job_dir.name
         return None
 
     def load(self, job_id: str) -> JobLog:
         job_dir = self.jobs_dir / job_id
-        skipped: list[Path] = []
-        checkpoints = self._checkpoints(job_dir / "checkpoints", skipped)
+        checkpoints = _checkpoints(job_dir / "checkpoints")
         by_run: dict[str, list[LoggedEvent]] = {}
         runs: list[RunInfo] = []
-        runs_dir = job_dir / "runs"
-        for run_dir in sorted(p for p in _children(runs_dir) if p.is_dir()):
-            run_events = self._events(run_dir, skipped)
-            run_checkpoints = [
-                c.checkpoint for c in checkpoints if c.checkpoint.run_id == run_dir.name
-            ]
-            runs.append(_run_info(run_dir, run_events, run_checkpoints))
-            by_run[run_dir.name] = run_events
+        for run_dir in sorted(p for p in _children(job_dir / "runs") if p.is_dir()):
+            events = _place_runtime_events(_events(run_dir))
+            mine = [c for c in checkpoints if c.head.run_id == run_dir.name]
+            runs.append(_run_info(run_dir, events, mine))
+            by_run[run_dir.name] = events
         events = _after_delegates(by_run, checkpoints)
         runs.sort(key=lambda r: (r.first_timestamp or 0, r.run_id))
-        job_file = job_dir / "job.json"
-        job = self._job(job_file)
+        job = _read_job(job_dir / "job.json")
+        found = job is not None
         if job is None:
-            plain = [c.checkpoint for c in checkpoints]
-            job = _synthesize_job(job_id, runs, events, plain)
-        return JobLog(job, job_file.is_file(), runs, events, checkpoints, skipped)
+            job = _synthesize_job(job_id, runs, events, checkpoints)
+        return JobLog(job, found, runs, events, checkpoints)
 
-    @staticmethod
-    def _job(path: Path) -> Job | None:
-        if not path.is_file():
-            return None
-        data = _read_json(path)
-        try:
-            return Job.model_validate(data)
-        except ValidationError as error:
-            logger.warning(
-                "%s does not describe a job (%s); rebuilding it from the events", path, error
-            )
-            return None
 
-    @staticmethod
-    def _checkpoints(folder: Path, skipped: list[Path]) -> list[LoggedCheckpoint]:
-        found: list[LoggedCheckpoint] = []
-        for path in sorted(_children(folder)):
-            if path.suffix != ".json" or path.name.startswith("."):
-                continue
-            checkpoint = _checkpoint_from_file(path)
-            if checkpoint is None:
-                skipped.append(path)
-            else:
+def _checkpoints(folder: Path) -> list[LoggedCheckpoint]:
+    found = []
+    for path in _children(folder):
+        if path.suffix == ".json" and not path.name.startswith("."):
+            checkpoint = LoggedCheckpoint.from_file(path)
+            if checkpoint is not None:
                 found.append(checkpoint)
-        return sorted(found, key=_checkpoint_order)
-
-    @staticmethod
-    def _events(run_dir: Path, skipped: list[Path]) -> list[LoggedEvent]:
-        events: list[LoggedEvent] = []
-        for path in _children(run_dir):
-            if not EVENT_FILE.match(path.name):
-                continue
-            event = _event_from_file(path, run_dir.name)
-            if event is None:
-                skipped.append(path)
-            else:
-                events.append(event)
-        return _place_runtime_events(events)
+    return sorted(found, key=lambda c: c.order)
 
 
-def _children(folder: Path) -> list[Path]:
-    try:
-        return list(folder.iterdir())
-    except FileNotFoundError:
-        return []
-
-
-def _last_activity(job_dir: Path) -> tuple[int, float]:
-    """The newest event timestamp in the job's file names (copies keep those, unlike
-    mtimes), then the folder's mtime."""
-    newest = 0
-    for run_dir in _children(job_dir / "runs"):
-        for path in _children(run_dir):
-            match = EVENT_FILE.match(path.name)
-            if match is not None:
-                newest = max(newest, int(match["ts"]))
-    try:
-        mtime = job_dir.stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    return (newest, mtime)
+def _events(run_dir: Path) -> list[LoggedEvent]:
+    found = (LoggedEvent.from_file(path, run_dir.name) for path in _children(run_dir))
+    return [e for e in found if e is not None]

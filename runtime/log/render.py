@@ -16,7 +16,7 @@ from runtime.log.gist import (
     message_details,
     message_gist,
 )
-from runtime.log.reader import LoggedCheckpoint, LoggedEvent
+from runtime.log.stored import LoggedCheckpoint, LoggedEvent
 from runtime.log.summary import JobSummary, event_summary, job_summary
 from runtime.log.view import LogView
 
@@ -179,6 +179,8 @@ def _events(view: LogView, verbose: bool) -> list[str]:
         lines.append(_event_line(group, expert, width))
         if verbose:
             lines += [f"      {line}" for line in event_details(group[0])]
+        for event in group:
+            event.forget()
     lines.append(RULE)
     if result.matched > result.shown:
         extra = len(result.events) - result.shown

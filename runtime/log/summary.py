@@ -9,7 +9,8 @@ from typing import Any
 
 from runtime.checkpoint import Usage
 from runtime.log.filters import is_delegation_event, is_error_event, is_tool_event
-from runtime.log.reader import JobLog, LoggedEvent, RunInfo
+from runtime.log.reader import JobLog, RunInfo
+from runtime.log.stored import LoggedEvent
 
 
 def event_summary(events: Sequence[LoggedEvent]) -> dict[str, Any]:
@@ -96,12 +97,12 @@ def _last_error(log: JobLog) -> str | None:
     for event in reversed(log.events):
         if event.type != "stopRunByError":
             continue
-        error = event.data.get("error")
+        error = event.read().get("error")
         if isinstance(error, dict):
             return f"{error.get('name', 'Error')}: {error.get('message', '')}"
     checkpoint = log.last_checkpoint()
-    if checkpoint is not None and checkpoint.checkpoint.error is not None:
-        error_model = checkpoint.checkpoint.error
+    if checkpoint is not None and checkpoint.head.error is not None:
+        error_model = checkpoint.head.error
         return f"{error_model.name}: {error_model.message}"
     return None
 

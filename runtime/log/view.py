@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.log.filters import FilterOptions, FilterResult, apply_filters
-from runtime.log.reader import JobLog, LoggedCheckpoint, WorkspaceLog
+from runtime.log.reader import JobLog, WorkspaceLog
+from runtime.log.stored import LoggedCheckpoint
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def build_view(workspace: Path, selection: Selection, filters: FilterOptions) ->
     checkpoint: LoggedCheckpoint | None = None
     if selection.checkpoint is not None:
         checkpoint = log.checkpoint(selection.checkpoint)
-        run_id = checkpoint.checkpoint.run_id
+        run_id = checkpoint.head.run_id
     elif selection.run is not None:
         run_id = log.run(selection.run).run_id
     if checkpoint is None and selection.messages:

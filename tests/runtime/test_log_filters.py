@@ -12,7 +12,8 @@ from runtime.log.filters import (
     StepFilter,
     apply_filters,
 )
-from runtime.log.reader import LoggedEvent, WorkspaceLog
+from runtime.log.reader import WorkspaceLog
+from runtime.log.stored import LoggedEvent
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "perstack-ts"
 

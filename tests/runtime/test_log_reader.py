@@ -73,10 +73,10 @@ def test_a_file_the_reference_overwrote_with_a_shorter_event_is_read_to_its_firs
 ) -> None:
     store = WorkspaceLog(reference("02-multi-step-files"))
     log = store.load(store.latest_job_id())
-    assert not log.skipped_files
+    deltas = [e.data["delta"] for e in log.events if e.type == "streamRunResult"]
+    assert "." in deltas
+    assert not log.unreadable_files
     assert any("ignoring 15 bytes" in r.getMessage() for r in caplog.records)
-    deltas = [e for e in log.events if e.type == "streamRunResult"]
-    assert "." in [e.data["delta"] for e in deltas]
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_an_unknown_event_type_is_kept_as_stored(project: Project) -> None:
     assert last.data == newer and last.step == 7
 
 
-def test_a_file_that_is_not_json_is_skipped_and_named(project: Project) -> None:
+def test_a_file_that_is_not_json_stands_in_as_its_name_says(project: Project) -> None:
     project.run(DONE)
     store = WorkspaceLog(project.workspace)
     job_id = store.latest_job_id()
@@ -126,8 +126,24 @@ def test_a_file_that_is_not_json_is_skipped_and_named(project: Project) -> None:
     broken = run_dir / "event-1-1-callTools.json"
     broken.write_text("{not json")
     log = store.load(job_id)
-    assert log.skipped_files == [broken]
-    assert log.events
+    first = log.events[0]
+    assert first.type == "callTools" and first.step == 1 and first.timestamp == 1
+    assert first.event is None
+    assert first.data["unreadableFile"] == str(broken)
+    assert log.unreadable_files == [broken]
+
+
+def test_event_bodies_are_read_only_when_needed(project: Project) -> None:
+    project.run(DONE)
+    store = WorkspaceLog(project.workspace)
+    log = store.load(store.latest_job_id())
+    for path in store.jobs_dir.glob("*/runs/*/event-*-startGeneration.json"):
+        path.write_text("{not json")
+    # Listing and ordering did not need those bodies; showing one does.
+    generation = next(e for e in log.events if e.type == "startGeneration")
+    assert not generation.unreadable
+    assert generation.data["unreadableFile"]
+    assert generation.unreadable
 
 
 def test_the_latest_job_is_the_one_with_the_newest_event_even_after_a_copy(
