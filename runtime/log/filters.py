@@ -86,6 +86,8 @@ Operator = Literal["==", "!=", ">", ">=", "<", "<="]
 _EXPRESSION = re.compile(r"^\.([A-Za-z_][\w.\[\]]*)\s*(==|!=|>=|<=|>|<)\s*(.*)$")
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d*)\]")
 _WILDCARD = "*"
+# Fields an event file's name tells: a filter on them reads no file.
+NAME_FIELDS = frozenset({"type", "timestamp", "runId", "stepNumber"})
 
 
 def _path(text: str, expression: str) -> list[str | int]:
@@ -200,6 +202,11 @@ class FilterExpression:
         op: Operator = operator  # type: ignore[assignment]  # the regex admits only these
         return cls(text, tuple(_path(field, text)), op, _literal(raw.strip()))
 
+    @property
+    def needs_body(self) -> bool:
+        """False when the field is one the event file's name tells."""
+        return len(self.path) != 1 or self.path[0] not in NAME_FIELDS
+
     def matches(self, data: dict[str, Any]) -> bool:
         actual = _lookup(data, self.path)
         if actual is _MISSING:
@@ -232,8 +239,13 @@ class FilterOptions:
             and (not self.tools or is_tool_event(event))
             and (not self.delegations or is_delegation_event(event))
             and (not self.errors or is_error_event(event))
-            and (self.expression is None or self.expression.matches(event.read()))
+            and (self.expression is None or self._expression_matches(self.expression, event))
         )
+
+    @staticmethod
+    def _expression_matches(expression: FilterExpression, event: LoggedEvent) -> bool:
+        data = event.read() if expression.needs_body else event.name_fields()
+        return expression.matches(data)
 
 
 @dataclass(frozen=True)

@@ -154,12 +154,15 @@ class LoggedEvent:
         if isinstance(data, dict):
             return data
         self.unreadable = True
-        stub: dict[str, Any] = {"type": self.type, "timestamp": self.timestamp}
-        stub["runId"] = self.run_id
+        return {**self.name_fields(), "unreadableFile": str(self.path)}
+
+    def name_fields(self) -> dict[str, Any]:
+        """The fields the file name tells, as the stored object has them."""
+        fields: dict[str, Any] = {"type": self.type, "timestamp": self.timestamp}
+        fields["runId"] = self.run_id
         if self.step is not None:
-            stub["stepNumber"] = self.step
-        stub["unreadableFile"] = str(self.path)
-        return stub
+            fields["stepNumber"] = self.step
+        return fields
 
     @property
     def data(self) -> dict[str, Any]:

@@ -479,3 +479,22 @@ def test_perstack_log_runs_as_a_command(team: Project) -> None:
     )
     assert process.returncode == 0, process.stderr
     assert json.loads(process.stdout)["job"]["status"] == "completed"
+
+
+def test_messages_of_a_run_show_that_run_s_last_checkpoint(team: Project) -> None:
+    result = team.run(TWO_LEVELS, expert="lead")
+    checker = next(e for e in result.of("completeRun") if e.expert_key == "checker")
+    shown = log(team.workspace, "--run", checker.run_id, "--messages")
+    assert f"Checkpoint: {checker.checkpoint.id}" in shown.lines
+    assert "Delegated by: helper" in shown.lines
+    assert "  [userMessage] Is 2 + 3 = 5?" in shown.lines
+    assert "  [expertMessage] Yes, 5 is right." in shown.lines
+
+
+def test_an_unknown_run_of_a_named_job_lists_that_job_s_runs(team: Project) -> None:
+    result = team.run(TWO_LEVELS, expert="lead")
+    job_id = result.events[0].job_id
+    shown = log(team.workspace, "--job", job_id, "--run", "nosuchrun")
+    assert shown.code == 2
+    assert f"unknown run 'nosuchrun' in job {job_id}" in shown.err
+    assert all(run_id in shown.err for run_id in {e.run_id for e in result.of("startRun")})

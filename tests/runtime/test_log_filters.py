@@ -1,6 +1,7 @@
 """Which events `perstack log` keeps: --step, --filter, categories, paging and context,
 on the events of real jobs."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,19 @@ def test_context_is_added_after_paging_so_the_page_keeps_its_matches(
     index = files_job.index(second_call)
     assert result.events == files_job[index - 2 : index + 3]
     assert (result.matched, result.shown) == (4, 1)
+
+
+def test_a_filter_on_what_the_file_name_tells_reads_no_file(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    shutil.copytree(SHARED / "02-multi-step-files" / "perstack-cli" / "disk", disk)
+    store = WorkspaceLog(disk)
+    events = store.load(store.latest_job_id()).events
+    for path in disk.glob("perstack/jobs/*/runs/*/event-*.json"):
+        path.write_text("{not json")
+    for text in (".stepNumber >= 2", '.type == "callTools"', ".timestamp > 0"):
+        options = FilterOptions(expression=FilterExpression.parse(text), take=0)
+        assert apply_filters(events, options).events
+    assert not any(e.unreadable for e in events)
+    options = FilterOptions(expression=FilterExpression.parse('.toolCalls[].toolName == "x"'))
+    apply_filters(events, options)
+    assert all(e.unreadable for e in events)
