@@ -9,6 +9,9 @@ the reference) or built from another config is reported and ignored, or refused 
 ``--frozen``. Experts, skills and tool definitions are written in sorted order, and the keys
 of each tool's input schema too, so that a lock diffs cleanly; lists keep their order.
 TOML has no null: null values inside input schemas are left out.
+
+TODO(#3): a reference lock (no configHash) is always ignored; it could be used when its
+skills match the config's, skill by skill.
 """
 
 from __future__ import annotations

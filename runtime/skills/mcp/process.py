@@ -1,8 +1,12 @@
 """A stdio MCP server as an operating-system process: spawned in a session (and so a
 process group) of its own, its stderr relayed line by line, and the whole group stopped on
 close: stdin closed, then SIGTERM to the group, then SIGKILL after a bounded grace. Wrapper
-scripts and anything else the server started go with it (a child that starts a new
-session of its own escapes by design; see TODO below)."""
+scripts and anything else the server started go with it; a child that starts a new
+session of its own escapes by design.
+
+TODO(#3): a runtime killed with SIGKILL leaves its servers running (no PR_SET_PDEATHSIG);
+in production the container's removal ends them, locally they are orphaned.
+"""
 
 from __future__ import annotations
 
