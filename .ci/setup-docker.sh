@@ -41,8 +41,13 @@ fi
 echo "docker engine $(docker version --format '{{.Server.Version}}')"
 
 step "base images (debootstrap + docker import, kept when present)"
-docker/build-base-image.sh perstack-base:bookworm python3
-docker/build-base-image.sh perstack-proxy-base:bookworm squid
+# The two debootstraps run side by side (each about 40 s from scratch).
+docker/build-base-image.sh perstack-base:bookworm python3 &
+runtime_base=$!
+docker/build-base-image.sh perstack-proxy-base:bookworm squid &
+proxy_base=$!
+wait "$runtime_base"
+wait "$proxy_base"
 
 step "wheelhouse (the project's runtime dependencies only)"
 docker/build-wheelhouse.sh "${PYTHON:-$repo/.venv/bin/python}"
