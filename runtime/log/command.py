@@ -1,6 +1,7 @@
 """`perstack log`: read a workspace's jobs and show their events, for a person or as JSON.
 
-Exit codes: 0 shown (also when no event matches); 1 a file could not be read;
+Exit codes: 0 shown (also when no event matches); 1 a folder or a checkpoint to show in
+full could not be read (an unreadable event file is shown as such, not fatal);
 2 bad usage: an unknown job, run or checkpoint (the message lists the known ones), a bad
 --step or --filter, or no jobs in the workspace.
 """
@@ -37,8 +38,8 @@ EPILOG = """\
 Filters combine with AND. Paging (--offset, --take) applies to the matches; --context
 then adds the N events before and after each match on the page.
 
-exit codes: 0 shown, 1 a file could not be read, 2 bad usage (unknown id, bad filter,
-no jobs in the workspace)
+exit codes: 0 shown, 1 a folder or checkpoint could not be read, 2 bad usage (unknown
+id, bad filter, no jobs in the workspace)
 """
 
 
@@ -138,4 +139,7 @@ def run_log_command(
     except BrokenPipeError:
         # `perstack log | head` closed the pipe; what was asked for was shown.
         return EXIT_SHOWN
+    except OSError as error:
+        err.write(f"perstack log: cannot read {error.filename}: {error.strerror}\n")
+        return EXIT_UNREADABLE
     return EXIT_SHOWN

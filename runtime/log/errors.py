@@ -22,6 +22,14 @@ class LogError(PerstackError):
     """`perstack log` cannot show what was asked for."""
 
 
+class UnreadableFileError(PerstackError):
+    """A file that must be shown in full (a checkpoint) cannot be read or understood."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot show {path}: {reason}")
+        self.path = path
+
+
 class NoJobsError(LogError):
     def __init__(self, jobs_dir: str) -> None:
         super().__init__(f"no jobs in {jobs_dir}; point --workspace at the folder a run used")

@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from runtime.checkpoint import Checkpoint, CheckpointError, DelegatedBy, ExpertRef, Usage
 from runtime.events import BaseEvent, Event, RunEvent, UnknownEventTypeError, parse_event
+from runtime.log.errors import UnreadableFileError
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,10 @@ class LoggedCheckpoint:
     @property
     def checkpoint(self) -> Checkpoint:
         if self._checkpoint is None:
-            self._checkpoint = Checkpoint.model_validate(self.data)
+            try:
+                self._checkpoint = Checkpoint.model_validate(self.data)
+            except ValidationError as error:
+                raise UnreadableFileError(str(self.path), str(error)) from error
         return self._checkpoint
 
     @property

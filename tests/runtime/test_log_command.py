@@ -498,3 +498,15 @@ def test_an_unknown_run_of_a_named_job_lists_that_job_s_runs(team: Project) -> N
     assert shown.code == 2
     assert f"unknown run 'nosuchrun' in job {job_id}" in shown.err
     assert all(run_id in shown.err for run_id in {e.run_id for e in result.of("startRun")})
+
+
+def test_a_checkpoint_that_cannot_be_understood_exits_1(team: Project) -> None:
+    result = team.run(DONE)
+    checkpoint = result.of("completeRun")[0].checkpoint
+    path = next(team.workspace.glob(f"perstack/jobs/*/checkpoints/{checkpoint.id}.json"))
+    data = json.loads(path.read_text())
+    data["messages"] = [{"type": "expertMessage", "id": "m", "contents": "not a list"}]
+    path.write_text(json.dumps(data))
+    shown = log(team.workspace, "--checkpoint", checkpoint.id, "--messages")
+    assert shown.code == 1
+    assert f"cannot show {path}" in shown.err
