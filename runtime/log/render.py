@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from runtime.checkpoint import Job, Usage
+from runtime.log.filters import FilterResult
 from runtime.log.gist import (
     LINE_CHARS,
     TEXT_CHARS,
@@ -101,7 +102,7 @@ def _messages(logged: LoggedCheckpoint, verbose: bool) -> list[str]:
     return lines
 
 
-def _summary(summary: JobSummary, shown: Sequence[LoggedEvent]) -> list[str]:
+def _summary(summary: JobSummary, shown: FilterResult) -> list[str]:
     lines = [
         "Summary:",
         f"  Status: {summary.status}",
@@ -121,10 +122,11 @@ def _summary(summary: JobSummary, shown: Sequence[LoggedEvent]) -> list[str]:
         lines.append(f"  Error: {cut(summary.error, LINE_CHARS)}")
     if summary.final_text is not None:
         lines.append(f"  Final text: {cut(summary.final_text, LINE_CHARS)}")
-    counts = event_summary(shown)
+    counts = event_summary(shown.events)
+    of_matched = f" of {shown.matched} matched" if shown.matched > shown.shown else ""
     lines.append(
-        f"  Events: {counts['totalEvents']} shown, {counts['errorCount']} errors, "
-        f"{counts['toolCallCount']} tool events, {counts['delegationCount']} delegations"
+        f"  Events: {counts['totalEvents']}{of_matched} ({counts['errorCount']} errors, "
+        f"{counts['toolCallCount']} tool events, {counts['delegationCount']} delegations)"
     )
     if "stepRange" in counts:
         lines.append(f"  Step range: {counts['stepRange']['min']} - {counts['stepRange']['max']}")
@@ -201,7 +203,7 @@ def render_text(view: LogView, *, verbose: bool, messages: bool, summary: bool) 
         if messages:
             lines += [*_messages(view.checkpoint, verbose), ""]
     if summary:
-        lines += _summary(job_summary(view.log), view.result.events)
+        lines += _summary(job_summary(view.log), view.result)
     else:
         lines += _events(view, verbose)
     return "\n".join(lines)
