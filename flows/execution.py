@@ -1,0 +1,290 @@
+"""One execution, as plain async code: prepare the user's workspace, run `perstack run` in
+a hardened container (or as a local process when no engine is there), follow its events,
+and say how it ended. No Prefect here; the flows wrap this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from flows.errors import InfrastructureError, QueryTooLargeError
+from flows.launcher import (
+    EngineUnavailableError,
+    ImageMissingError,
+    InvalidSpecError,
+    LauncherError,
+    LaunchResult,
+    LaunchSpec,
+    Limits,
+    NetworkPolicy,
+    Outcome,
+    engine_unavailable_reason,
+    launch_async,
+    user_workspace,
+)
+from flows.process import ProcessResult, run_process
+from flows.tally import Tally
+from runtime.checkpoint import Usage
+from runtime.ids import new_id
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["auto", "container", "process"]
+RunMode = Literal["container", "process"]
+EventCallback = Callable[[dict[str, Any]], None]
+
+# The reference's run timeout is 300 s; an execution (start-up, skills, the run, the last
+# checkpoint) gets a margin on top by default.
+DEFAULT_TIMEOUT_SECONDS = 360.0
+# After the wall clock the runtime gets SIGTERM and this long to write its last checkpoint.
+GRACE_SECONDS = 10.0
+# The container's own wall clock fires first; this backstop only matters if the engine
+# stops answering, and it leaves the launcher time to stop and remove the container.
+BACKSTOP_MARGIN_SECONDS = 30.0
+# Linux caps one command-line argument at 32 pages (MAX_ARG_STRLEN), the NUL included.
+MAX_QUERY_BYTES = 32 * 4096 - 1
+# Where the scripted model's replies go inside the workspace (the container sees nothing
+# else of the host).
+SCRIPT_IN_WORKSPACE = ".perstack-script.json"
+ANTHROPIC_DOMAIN = "api.anthropic.com"
+# The runtime image's non-root user (Dockerfile: PERSTACK_UID); seeded files are handed
+# to it so that the Expert can change them.
+CONTAINER_USER = "10001:10001"
+
+
+class ExecutionResult(BaseModel):
+    """How one execution ended; what the flows return and the artifacts show."""
+
+    expert: str
+    user: str
+    mode: RunMode
+    outcome: str  # an ``Outcome`` value
+    reason: str
+    exit_code: int | None
+    stop: str | None  # the coordinator's last stop event (completeRun, stopRunByError, ...)
+    final_text: str | None
+    error: str | None
+    usage: Usage
+    steps: int
+    events: int
+    job_id: str
+    workspace: str
+    events_path: str
+    stderr_path: str
+    started_ms: int
+    duration_ms: float  # the whole execution as the caller saw it
+    run_ms: float  # the runtime's own time: container (or process) start to exit
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == Outcome.COMPLETED.value
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """What to run and where. ``config`` is used by local processes; a container runs the
+    configuration baked into ``image``. ``seed`` is copied into a workspace that does not
+    exist yet. ``provider`` None means the configuration's; "scripted" needs ``script``."""
+
+    expert: str
+    query: str
+    user: str
+    workspaces: Path
+    captures: Path
+    config: Path | None = None
+    seed: Path | None = None
+    mode: Mode = "auto"
+    provider: str | None = None
+    script: Path | None = None
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    image: str = "perstack-runtime:latest"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    extra_domains: tuple[str, ...] = ()
+
+    def workspace(self) -> Path:
+        return user_workspace(self.workspaces, self.user)
+
+
+def choose_mode(requested: Mode) -> tuple[RunMode, str | None]:
+    """The mode to run in, and why a container was not chosen (None when it was)."""
+    if requested != "auto":
+        return requested, None
+    reason = engine_unavailable_reason()
+    if reason is None:
+        return "container", None
+    return "process", reason
+
+
+def prepare_workspace(plan: ExecutionPlan, mode: RunMode) -> Path:
+    """The user's workspace, seeded on first use; the scripted model's replies put in it.
+    For a container, what we copied belongs to the container's user (when we may)."""
+    workspace = plan.workspace()
+    copied: list[Path] = []
+    if not workspace.exists() and plan.seed is not None:
+        shutil.copytree(plan.seed, workspace, symlinks=True)
+        copied.append(workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    if plan.provider == "scripted" and plan.script is not None:
+        shutil.copyfile(plan.script, workspace / SCRIPT_IN_WORKSPACE)
+        copied.append(workspace / SCRIPT_IN_WORKSPACE)
+    if mode == "container" and os.geteuid() == 0:
+        for path in copied:
+            _hand_to_container_user(path)
+    return workspace.resolve()
+
+
+def _hand_to_container_user(path: Path) -> None:
+    uid, _, gid = CONTAINER_USER.partition(":")
+    for item in [path, *(path.rglob("*") if path.is_dir() else ())]:
+        os.chown(item, int(uid), int(gid), follow_symlinks=False)
+
+
+def check_query(query: str) -> None:
+    size = len(query.encode())
+    if size > MAX_QUERY_BYTES:
+        # TODO(#6): a query-file option in `perstack run`, so queries over 128 KiB can run.
+        raise QueryTooLargeError(
+            f"the query is {size} bytes; `perstack run` takes it as one argument, which Linux "
+            f"caps at {MAX_QUERY_BYTES} bytes: shorten it or put the material in the "
+            "workspace and refer to it"
+        )
+
+
+def runtime_args(plan: ExecutionPlan, script_path: str | None) -> tuple[str, ...]:
+    args: tuple[str, ...] = ()
+    if plan.provider is not None:
+        args += ("--provider", plan.provider)
+    if plan.provider == "scripted":
+        if script_path is None:
+            raise InvalidSpecError("the scripted provider needs a script file")
+        args += ("--script", script_path)
+    return args
+
+
+async def execute(
+    plan: ExecutionPlan,
+    mode: RunMode,
+    on_event: EventCallback | None = None,
+) -> ExecutionResult:
+    """Run ``plan`` once. Raises ``InfrastructureError`` when it could not run at all
+    (worth retrying); any way the run itself ends is a result. Cancelling the awaiting
+    task stops the container or process and removes the container."""
+    check_query(plan.query)
+    workspace = await asyncio.to_thread(prepare_workspace, plan, mode)
+    capture = plan.captures / f"{plan.user}-{new_id()}"
+    tally = Tally(plan.expert)
+
+    def follow(event: dict[str, Any]) -> None:
+        tally.add(event)
+        if on_event is not None:
+            on_event(event)
+
+    began = time.monotonic()
+    started_ms = int(time.time() * 1000)
+    if mode == "container":
+        launched = await _in_container(plan, workspace, capture, follow)
+        run = _from_launch(launched)
+    else:
+        run = await _as_process(plan, workspace, capture, follow)
+    return ExecutionResult(
+        expert=plan.expert,
+        user=plan.user,
+        mode=mode,
+        outcome=run.outcome.value,
+        reason=run.reason,
+        exit_code=run.exit_code,
+        stop=tally.stop,
+        final_text=tally.final_text,
+        error=tally.error,
+        usage=tally.usage(),
+        steps=tally.steps,
+        events=tally.events,
+        job_id=tally.job_id or run.job_id,
+        workspace=str(workspace),
+        events_path=str(run.events_path),
+        stderr_path=str(run.stderr_path),
+        started_ms=started_ms,
+        duration_ms=round((time.monotonic() - began) * 1000, 1),
+        run_ms=run.run_ms,
+    )
+
+
+def _from_launch(result: LaunchResult) -> ProcessResult:
+    return ProcessResult(
+        outcome=result.outcome,
+        reason=result.reason,
+        exit_code=result.exit_code,
+        job_id=result.job_id,
+        events_path=result.captured.events,
+        stderr_path=result.captured.stderr,
+        run_ms=result.timings.run_ms,
+    )
+
+
+async def _in_container(
+    plan: ExecutionPlan, workspace: Path, capture: Path, follow: EventCallback
+) -> LaunchResult:
+    anthropic = plan.provider != "scripted"
+    domains = [ANTHROPIC_DOMAIN, *plan.extra_domains] if anthropic else list(plan.extra_domains)
+    spec = LaunchSpec.for_expert(
+        plan.expert,
+        plan.query,
+        workspace=workspace,
+        capture_dir=capture,
+        runtime_args=runtime_args(plan, f"/workspace/{SCRIPT_IN_WORKSPACE}"),
+        image=plan.image,
+        env_from_host=("ANTHROPIC_API_KEY",) if anthropic else (),
+        limits=Limits(wall_clock_seconds=plan.timeout_seconds, grace_seconds=GRACE_SECONDS),
+        network=NetworkPolicy.allow(domains) if domains else NetworkPolicy.none(),
+        labels=dict(plan.labels),
+        user=CONTAINER_USER,
+    )
+    backstop = plan.timeout_seconds + GRACE_SECONDS + BACKSTOP_MARGIN_SECONDS
+    try:
+        async with asyncio.timeout(backstop):
+            return await launch_async(spec, on_event=follow)
+    except (ImageMissingError, InvalidSpecError):
+        raise  # retrying cannot help: the setup must change
+    except (EngineUnavailableError, LauncherError) as error:
+        raise InfrastructureError(f"the container could not be run: {error}") from error
+    except TimeoutError as error:
+        raise InfrastructureError(
+            f"the engine did not end the container within {backstop:.0f} s"
+        ) from error
+
+
+def process_args(plan: ExecutionPlan, workspace: Path) -> list[str]:
+    """`perstack` arguments of a local run; paths absolute, as the process may run
+    anywhere."""
+    script = str(plan.script.resolve()) if plan.script is not None else None
+    args = ["run", plan.expert, plan.query, "--workspace", str(workspace)]
+    if plan.config is not None:
+        args += ["--config", str(plan.config.resolve())]
+    return args + list(runtime_args(plan, script))
+
+
+async def _as_process(
+    plan: ExecutionPlan, workspace: Path, capture: Path, follow: EventCallback
+) -> ProcessResult:
+    try:
+        return await run_process(
+            process_args(plan, workspace),
+            capture=capture,
+            on_event=follow,
+            timeout_seconds=plan.timeout_seconds,
+            grace_seconds=GRACE_SECONDS,
+            env=dict(os.environ),
+            job_id=new_id(),
+        )
+    except OSError as error:
+        raise InfrastructureError(f"the runtime process could not start: {error}") from error

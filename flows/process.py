@@ -1,0 +1,160 @@
+"""`perstack run` as a local process, for machines without a Docker engine: stdout
+followed line by line, the wall clock enforced, the process group ended on every path.
+
+No isolation beyond a process of its own: this is the fallback, and the flows say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.launcher import Outcome
+
+logger = logging.getLogger(__name__)
+
+# Event lines can be large (a checkpoint with the whole history); the launcher allows the
+# same for containers.
+LINE_LIMIT_BYTES = 64 * 1024 * 1024
+# After SIGKILL the kernel reaps at once; waiting longer means something else is wrong.
+REAP_SECONDS = 5.0
+_SIGKILL_EXIT = -signal.SIGKILL
+
+# Process groups of the runs under way in this process, so that a flow run that is being
+# torn down (cancelled, crashed) can end them from a state hook.
+LIVE_GROUPS: set[int] = set()
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    outcome: Outcome
+    reason: str
+    exit_code: int | None
+    job_id: str
+    events_path: Path
+    stderr_path: Path
+    run_ms: float
+
+
+async def run_process(
+    perstack_args: list[str],
+    *,
+    capture: Path,
+    on_event: Callable[[dict[str, Any]], None],
+    timeout_seconds: float,
+    grace_seconds: float,
+    env: dict[str, str],
+    job_id: str,
+) -> ProcessResult:
+    """Run ``perstack PERSTACK_ARGS...`` with ``--job-id JOB_ID``; stdout lines go to
+    ``capture/events.jsonl`` and, when JSON objects, to ``on_event``."""
+    os.makedirs(capture, exist_ok=True)
+    events_path, stderr_path = capture / "events.jsonl", capture / "stderr.log"
+    command = [sys.executable, "-m", "runtime.cli", *perstack_args, "--job-id", job_id]
+    with stderr_path.open("wb") as stderr:
+        began = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            start_new_session=True,
+            limit=LINE_LIMIT_BYTES,
+        )
+        LIVE_GROUPS.add(process.pid)
+        try:
+            outcome, reason = await _follow(
+                process, events_path, on_event, timeout_seconds, grace_seconds
+            )
+        finally:
+            await _end(process, grace_seconds)
+            LIVE_GROUPS.discard(process.pid)
+    run_ms = round((time.monotonic() - began) * 1000, 1)
+    if outcome is None:
+        outcome, reason = _classify(process.returncode)
+    return ProcessResult(
+        outcome, reason, process.returncode, job_id, events_path, stderr_path, run_ms
+    )
+
+
+async def _follow(
+    process: asyncio.subprocess.Process,
+    events_path: Path,
+    on_event: Callable[[dict[str, Any]], None],
+    timeout_seconds: float,
+    grace_seconds: float,
+) -> tuple[Outcome | None, str]:
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            with events_path.open("ab") as events:
+                async for line in process.stdout:
+                    events.write(line)
+                    events.flush()
+                    _hand_over(line, on_event)
+            await process.wait()
+    except TimeoutError:
+        await _end(process, grace_seconds)
+        return Outcome.TIMED_OUT, f"still running after the wall clock of {timeout_seconds} s"
+    return None, ""
+
+
+def _hand_over(line: bytes, on_event: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return
+    if isinstance(event, dict):
+        on_event(event)
+
+
+def _classify(code: int | None) -> tuple[Outcome, str]:
+    if code == 0:
+        return Outcome.COMPLETED, "exited with code 0"
+    if code == _SIGKILL_EXIT:
+        return Outcome.KILLED, "killed by SIGKILL"
+    return Outcome.FAILED, f"exited with code {code}"
+
+
+async def _end(process: asyncio.subprocess.Process, grace_seconds: float) -> None:
+    """SIGTERM to the group, ``grace_seconds`` for the last checkpoint, then SIGKILL.
+    Shielded: a cancelled caller still waits for the group to be gone."""
+    if process.returncode is not None:
+        return
+    await asyncio.shield(_terminate(process, grace_seconds))
+
+
+async def _terminate(process: asyncio.subprocess.Process, grace_seconds: float) -> None:
+    kill_group(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace_seconds)
+    except TimeoutError:
+        kill_group(process.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), REAP_SECONDS)
+
+
+def kill_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
+
+
+def kill_live_groups() -> int:
+    """SIGKILL every run under way in this process (used while a flow run is torn down)."""
+    groups = list(LIVE_GROUPS)
+    for pid in groups:
+        kill_group(pid, signal.SIGKILL)
+    if groups:
+        logger.warning("killed %d runtime process groups", len(groups))
+    return len(groups)

@@ -1,0 +1,154 @@
+"""The ``run-expert`` flow: one execution of an Expert for one user.
+
+Prepare the user's workspace, run the container (or a local process when no engine is
+reachable), follow its events into the run's logs, publish a summary, ingest what the run
+left, and return an ``ExecutionResult``. Only infrastructure faults are retried; a run
+that ended other than completed fails the flow run with its result attached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.concurrency.asyncio import concurrency
+from prefect.runtime import flow_run as current_flow_run
+
+from flows.alerts import cleanup_after_abort, notify_failure
+from flows.artifacts import run_summary
+from flows.defaults import (
+    EXECUTION_LIMIT,
+    FLOW_RUN_LABEL,
+    PERSTACK_TAG,
+    captures_root,
+    workspaces_root,
+)
+from flows.errors import ExecutionFailedError, InfrastructureError
+from flows.execution import (
+    DEFAULT_TIMEOUT_SECONDS,
+    ExecutionPlan,
+    ExecutionResult,
+    Mode,
+    RunMode,
+    choose_mode,
+    execute,
+)
+from flows.ingest import ingest_paths
+from flows.logs import log_event
+from flows.query import read_query
+
+# Retries of an execution that could not start: the engine restarting, a name clash.
+INFRA_RETRIES = 2
+INFRA_RETRY_DELAY_SECONDS = 5
+
+
+def _only_infrastructure(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
+    return isinstance(state.data, InfrastructureError)
+
+
+@task(
+    name="execute",
+    retries=INFRA_RETRIES,
+    retry_delay_seconds=INFRA_RETRY_DELAY_SECONDS,
+    retry_condition_fn=_only_infrastructure,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+async def execute_task(
+    plan: ExecutionPlan, mode: RunMode, limit_name: str | None
+) -> ExecutionResult:
+    logger = get_run_logger()
+
+    def on_event(event: dict[str, Any]) -> None:
+        log_event(logger, event)
+
+    if limit_name is None:
+        return await execute(plan, mode, on_event)
+    async with concurrency(limit_name, occupy=1):
+        return await execute(plan, mode, on_event)
+
+
+async def _tag_with_expert(expert: str) -> None:
+    """Tags say the Expert, however the run was started (deployment, batch, a call)."""
+    run_id = current_flow_run.id
+    if run_id is None:
+        return
+    tags = set(current_flow_run.tags or ())
+    wanted = tags | {PERSTACK_TAG, f"expert:{expert}"}
+    if wanted != tags:
+        async with get_client() as client:
+            await client.update_flow_run(run_id, tags=sorted(wanted))
+
+
+@flow(
+    name="run-expert",
+    flow_run_name="{expert} for {user}",
+    on_failure=[notify_failure],
+    on_crashed=[cleanup_after_abort, notify_failure],
+    on_cancellation=[cleanup_after_abort],
+    persist_result=False,
+)
+async def run_expert(
+    expert: str,
+    query: str | None = None,
+    user: str = "default",
+    query_file: Path | None = None,
+    mode: Mode = "auto",
+    provider: str | None = None,
+    script: Path | None = None,
+    config: Path | None = None,
+    seed: Path | None = None,
+    workspaces: Path | None = None,
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ingest: bool = True,
+    dataset: Path | None = None,
+    concurrency_limit: str | None = EXECUTION_LIMIT,
+    image: str = "perstack-runtime:latest",
+) -> ExecutionResult:
+    """Run ``expert`` on ``query`` (or the text of ``query_file``, for large queries) in
+    ``user``'s workspace. ``mode`` auto: a container when an engine is reachable, else a
+    local process. ``config`` is used by local processes; containers run the image's."""
+    logger = get_run_logger()
+    await _tag_with_expert(expert)
+    text = read_query(query, query_file)
+    chosen, why_not = choose_mode(mode)
+    if why_not is not None:
+        logger.warning("no Docker engine (%s): running as a local process", why_not)
+    plan = ExecutionPlan(
+        expert=expert,
+        query=text,
+        user=user,
+        workspaces=workspaces or workspaces_root(),
+        captures=captures_root(),
+        config=config,
+        seed=seed,
+        mode=chosen,
+        provider=provider,
+        script=script,
+        timeout_seconds=timeout_seconds,
+        image=image,
+        labels={FLOW_RUN_LABEL: str(current_flow_run.id)},
+    )
+    result = await execute_task(plan, chosen, concurrency_limit)
+    await acreate_markdown_artifact(
+        key=_artifact_key(expert, user),
+        markdown=run_summary(result),
+        description=f"{expert} for {user}: {result.outcome}",
+    )
+    if ingest:
+        paths = [Path(result.workspace) / "perstack" / "jobs" / result.job_id]
+        await ingest_paths([p for p in paths if p.exists()], dataset, user)
+    if not result.ok:
+        raise ExecutionFailedError(result)
+    return result
+
+
+def _artifact_key(expert: str, user: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    raw = f"run-{expert}-{user}".lower()
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in raw)[:100]
