@@ -42,3 +42,17 @@ async def test_the_npm_reference_server_everything_echoes_through_npx(
     outcome = await skill.call_tool("echo", {"message": "hello"})
     assert not outcome.is_error
     assert "hello" in outcome.contents[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(shutil.which("mcp-server-everything") is None,
+                    reason="server-everything is not installed (npm install -g "
+                           "@modelcontextprotocol/server-everything)")
+async def test_the_npm_reference_server_installed_globally_runs_without_npx(
+    make_skill: MakeSkill,
+) -> None:
+    config = McpStdioSkill(type="mcpStdioSkill", command="mcp-server-everything",
+                           args=["stdio"], pick=["echo"])
+    skill, events = make_skill(config, name="everything")
+    outcome = await skill.call_tool("echo", {"message": "from the global install"})
+    assert "from the global install" in outcome.contents[0].text  # type: ignore[union-attr]
+    assert events.of("skillConnected")[0].server_info.name == "mcp-servers/everything"
