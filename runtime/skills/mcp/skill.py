@@ -258,6 +258,8 @@ class McpSkill:
             await process.settle(self._timeouts.stderr_drain_s)
             if process.returncode is not None:
                 return f"the server exited with code {process.returncode}"
+        if isinstance(self._config, McpSseSkill):
+            return f"could not connect to {self._config.endpoint}: {_leaf_message(error)}"
         return f"could not connect: {_leaf_message(error)}"
 
     async def _teardown(self) -> None:
