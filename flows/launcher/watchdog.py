@@ -59,6 +59,7 @@ class Watchdog:
 
     def _watch(self) -> None:
         deadline = time.monotonic() + self._limits.wall_clock_seconds
+        next_size_check = 0.0
         while not self._done.wait(POLL_SECONDS):
             if self._cancel.is_set():
                 self._trip(Outcome.CANCELLED, "the caller cancelled the execution")
@@ -69,7 +70,13 @@ class Watchdog:
                     f"wall-clock limit of {self._limits.wall_clock_seconds:g} s reached",
                 )
                 return
+            if time.monotonic() < next_size_check:
+                continue
+            walk_started = time.monotonic()
             used = workspace_bytes(self._workspace)
+            # A big workspace takes a while to walk: never spend more than about a tenth
+            # of the time walking it.
+            next_size_check = time.monotonic() + 9 * (time.monotonic() - walk_started)
             self.peak_workspace_bytes = max(self.peak_workspace_bytes, used)
             if used > self._limits.workspace_bytes:
                 self._trip(

@@ -106,3 +106,22 @@ def test_without_the_proxy_the_internal_network_has_no_route_out(run_python, egr
 def test_the_proxy_and_its_network_are_removed_afterwards(run_python, egress, leftovers):
     run_python(script("report()\n"), network=allow(egress, "llm.test"))
     assert leftovers() == []
+
+
+def test_names_outside_do_not_resolve_inside_the_internal_network(run_python, egress):
+    run = run_python(
+        script(
+            """
+            import socket
+            def resolve(name):
+                try:
+                    return socket.gethostbyname(name)
+                except OSError as error:
+                    return type(error).__name__
+            report(results={n: resolve(n) for n in ['deb.debian.org', 'llm.test', 'pypi.org']})
+            """
+        ),
+        network=allow(egress, "llm.test", **{"llm.test": egress.gateway}),
+    )
+    # DNS is no way around the proxy: only the proxy resolves names.
+    assert set(run.probe()["results"].values()) == {"gaierror"}

@@ -159,3 +159,12 @@ def test_an_offline_expert_without_skill_domains_gets_no_network(tmp_path):
     config = tmp_path / "perstack.toml"
     config.write_text('[provider]\nproviderName = "scripted"\n\n[experts."a"]\ninstruction = "x"\n')
     assert network_policy_for(config, "a").mode == "none"
+
+
+def test_the_launcher_imports_no_prefect():
+    import subprocess
+    import sys
+
+    code = "import sys, flows.launcher; print(sorted(m for m in sys.modules if 'prefect' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
