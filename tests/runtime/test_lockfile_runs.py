@@ -4,6 +4,7 @@ and MCP failures ending the run with stopRunByError and a checkpoint, no server 
 import contextlib
 import io
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,3 +205,27 @@ def test_sigterm_during_a_call_leaves_no_server_process(tmp_path: Path) -> None:
     assert process.returncode == 128 + signal.SIGTERM
     assert "stopRunByError" in rest
     assert no_server_left(project)
+
+
+def test_the_example_installs_then_runs_frozen_with_the_time_server_started_lazily(
+    tmp_path: Path,
+) -> None:
+    example = REPO / "examples" / "support-report"
+    for name in ("perstack.toml", "script.json"):
+        shutil.copy(example / name, tmp_path / name)
+    shutil.copytree(example / "workspace", tmp_path / "workspace")
+    project = Project(tmp_path)
+    install(project)
+    result = project.run(json.loads((tmp_path / "script.json").read_text()), "--frozen",
+                         expert="support-analyst", query="Triage the tickets")
+    assert result.code == 0, result.stderr
+    types = result.types()
+    assert types.index("startGeneration") < types.index("skillStarting")
+    starting = result.of("skillStarting")
+    assert [e.skill_name for e in starting] == ["time"]
+    assert starting[0].command == "mcp-server-time"
+    called = result.of("resolveToolResults")[0].tool_results[0]
+    assert called.tool_name == "get_current_time" and not called.is_error
+    assert '"timezone": "UTC"' in called.result[0].text
+    assert "time" in [e.skill_name for e in result.of("skillDisconnected")]
+    assert "Dated with get_current_time" in (tmp_path / "workspace" / "report.md").read_text()
