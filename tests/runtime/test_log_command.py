@@ -510,3 +510,21 @@ def test_a_checkpoint_that_cannot_be_understood_exits_1(team: Project) -> None:
     shown = log(team.workspace, "--checkpoint", checkpoint.id, "--messages")
     assert shown.code == 1
     assert f"cannot show {path}" in shown.err
+
+
+def test_two_delegates_in_parallel_both_finish_before_the_coordinator_s_result(
+    team: Project,
+) -> None:
+    turns = [
+        {"tool_use": [delegate("helper", "part one"), delegate("checker", "part two")]},
+        {"text": "answer one"},
+        {"text": "answer two"},
+        {"text": "Both done."},
+    ]
+    assert team.run(turns, expert="lead").code == 0
+    lines = log(team.workspace).event_lines()
+    completes = [i for i, line in enumerate(lines) if " completeRun " in line]
+    lead_result = next(i for i, line in enumerate(lines) if " resolveToolResults " in line)
+    assert len(completes) == 3
+    assert completes[0] < lead_result and completes[1] < lead_result < completes[2]
+    assert "✓ helper: " in lines[lead_result] and "✓ checker: " in lines[lead_result]
