@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,16 +33,45 @@ _PRICE_COLUMNS = (
 )
 
 
-def refresh_catalog(dataset: Dataset, prices: Path | None = None) -> None:
-    """(Re)create the catalog's views and prices; call with the dataset lock held."""
+# Views too slow to compute over millions of events at every query are computed once per
+# ingest into a snapshot file; the *_live view of the same name stays available.
+SUMMARIES = {
+    "runs": "SELECT * FROM runs_live",
+    "generations": "SELECT * FROM generations_live",
+    "tool_calls": "SELECT * EXCLUDE (args, result, result_text) FROM tool_calls_live",
+}
+
+
+def refresh_catalog(
+    dataset: Dataset, prices: Path | None = None, *, recompute: bool = True
+) -> None:
+    """(Re)create the catalog's views, snapshots and prices; hold the dataset lock.
+
+    ``recompute=False`` keeps existing snapshots (nothing new was ingested) and only
+    points the views at where the dataset now is.
+    """
     con = duckdb.connect(str(dataset.catalog_path))
     try:
         _prepare(con)
         for statement in _view_statements(dataset):
             con.execute(statement)
+        for name, sql in SUMMARIES.items():
+            path = dataset.root / "summaries" / f"{name}.parquet"
+            if recompute or not path.exists():
+                _write_snapshot(con, sql, path)
+            con.execute(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_quote(str(path))})"
+            )
         _load_prices(con, resolve_prices(dataset, prices), temporary=False)
     finally:
         con.close()
+
+
+def _write_snapshot(con: Any, sql: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    con.execute(f"COPY ({sql}) TO {_quote(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+    os.replace(tmp, path)
 
 
 def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:

@@ -65,8 +65,12 @@ def ingest(
             report.files_read += len(batch.finished)
             report.bytes_read += batch.bytes_read
             dataset.save_seen_files(seen)
+        stale = dataset.state_dir / "summaries-stale"
+        if sum(report.rows.values()) > 0:
+            stale.touch()
         if refresh:
-            refresh_catalog(dataset)
+            refresh_catalog(dataset, recompute=stale.exists())
+            stale.unlink(missing_ok=True)
     report.seconds = time.perf_counter() - started
     logger.info(
         "ingested %d files (%d unchanged skipped) in %.2fs: %s",

@@ -1,6 +1,7 @@
 -- The catalog: views over the Parquet dataset. @name@ stands for a read_parquet(...) of
--- that table's files. Rebuilt at every ingest and every open; nothing here holds data
--- except the prices table.
+-- that table's files. Rebuilt at every ingest; nothing here holds data except the prices
+-- table. The *_live views compute from the events at query time; the views without the
+-- suffix (runs, generations, tool_calls) read their snapshot, written at every ingest.
 
 CREATE OR REPLACE VIEW events AS SELECT * FROM @events@;
 CREATE OR REPLACE VIEW quarantine AS SELECT * FROM @quarantine@;
@@ -28,7 +29,7 @@ SELECT * EXCLUDE (rank_) FROM (
 ) WHERE rank_ = 1;
 
 -- One row per tool call, joined to its first result: ok, error or pending, and duration.
-CREATE OR REPLACE VIEW tool_calls AS
+CREATE OR REPLACE VIEW tool_calls_live AS
 WITH r AS (
     SELECT
         tool_call_id,
@@ -69,12 +70,13 @@ WHERE e.type IN ('callTools', 'retry', 'completeRun')
 
 -- One row per step of a run: when its generation started, how long until the model's
 -- answer arrived, retries, and the tokens of every generation in the step.
-CREATE OR REPLACE VIEW generations AS
+CREATE OR REPLACE VIEW generations_live AS
 WITH steps AS (
 SELECT
     job_id, run_id, step_number,
     any_value(expert_key) AS expert_key,
     any_value(user_name) AS user_name,
+    min(day) AS day,
     min(ts) FILTER (WHERE type = 'startGeneration') AS started_at,
     min(ts) FILTER (WHERE type IN ('callTools', 'callDelegate', 'callInteractiveTool',
                                    'completeRun', 'retry', 'stopRunByError')) AS answered_at,
@@ -106,7 +108,7 @@ LEFT JOIN step_usage AS u USING (run_id, step_number);
 
 -- One row per run: outcome (how its last stop event ended it, else 'unfinished'),
 -- steps, tokens, errors, and the time from its start to its first LLM call.
-CREATE OR REPLACE VIEW runs AS
+CREATE OR REPLACE VIEW runs_live AS
 WITH per_run AS (
     SELECT
         run_id,
@@ -130,6 +132,8 @@ WITH per_run AS (
         arg_max(coalesce(error_message, checkpoint_error_message), ts)
             FILTER (WHERE type = 'stopRunByError') AS error_message,
         count(*) FILTER (WHERE type = 'retry') AS retries,
+        arg_max(reason, ts) FILTER (WHERE type = 'retry') AS last_retry_reason,
+        min(day) AS day,
         count(*) AS events
     FROM @events@
     WHERE run_id IS NOT NULL
@@ -164,7 +168,7 @@ SELECT
     END AS outcome,
     coalesce(s.model, j.model) AS model,
     coalesce(s.max_steps, j.max_steps) AS max_steps,
-    p.steps, p.retries, p.error_name, p.error_message,
+    p.day, p.steps, p.retries, p.last_retry_reason, p.error_name, p.error_message,
     coalesce(p.run_started_at, p.first_event_at) AS started_at,
     p.finished_at, p.last_event_at,
     date_diff('millisecond', coalesce(p.run_started_at, p.first_event_at), p.finished_at)

@@ -243,3 +243,13 @@ def test_copied_dataset_queries_where_it_now_is(tmp_path: Path, data_dir: Path) 
         assert run(con, "SELECT count(*) FROM events").rows[0][0] > 0
     finally:
         con.close()
+
+
+def test_snapshots_follow_ingests_made_without_a_catalog_refresh(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", one_run("r1").events)], data_dir)
+    ingest([write_jsonl(tmp_path / "b.jsonl", one_run("r2").events)], data_dir, refresh=False)
+    ingest([], data_dir)
+    assert query("SELECT count(*) AS n FROM runs") == [{"n": 2}]
+    assert query("SELECT count(*) AS n FROM runs_live") == [{"n": 2}]
