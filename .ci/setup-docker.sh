@@ -30,8 +30,17 @@ if ! command -v debootstrap >/dev/null; then
 fi
 
 if ! docker info >/dev/null 2>&1; then
+    # A dockerd still shutting down (or one that died) leaves its pid file behind, which
+    # makes a new one refuse to start: wait for the old one, then drop the stale file.
+    for _ in $(seq "$dockerd_wait_seconds"); do
+        pidof dockerd >/dev/null || break
+        sleep 1
+    done
+    if ! pidof dockerd >/dev/null; then
+        rm -f /var/run/docker.pid
+    fi
     step "starting dockerd (log: $dockerd_log)"
-    nohup dockerd >"$dockerd_log" 2>&1 &
+    setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
     for _ in $(seq "$dockerd_wait_seconds"); do
         docker info >/dev/null 2>&1 && break
         sleep 1
