@@ -58,6 +58,11 @@ proxy_base=$!
 wait "$runtime_base"
 wait "$proxy_base"
 
+if [[ ! -x "$repo/.venv/bin/perstack" ]]; then
+    step "the project's virtual environment (make .venv/.installed)"
+    make -C "$repo" .venv/.installed
+fi
+
 step "wheelhouse (the project's runtime dependencies only)"
 docker/build-wheelhouse.sh "${PYTHON:-$repo/.venv/bin/python}"
 
