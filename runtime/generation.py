@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from runtime.errors import ConfigError
 from runtime.events import (
     CompleteStreamingReasoning,
     CompleteStreamingRunResult,
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 # First backoff delay; doubles per attempt, with jitter. Overridable for tests and demos.
 DEFAULT_RETRY_BASE_DELAY_S = 1.0
+RETRY_BASE_DELAY_ENV = "PERSTACK_RETRY_BASE_DELAY_MS"
 # No single wait longer than this unless the server's retry-after asks for it.
 RETRY_MAX_DELAY_S = 60.0
 
@@ -48,20 +50,22 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls, max_retries: int) -> RetryPolicy:
-        base_ms = os.environ.get("PERSTACK_RETRY_BASE_DELAY_MS")
+        base_ms = os.environ.get(RETRY_BASE_DELAY_ENV)
         if base_ms is None:
             return cls(max_retries=max_retries)
-        return cls(max_retries=max_retries, base_delay_s=float(base_ms) / 1000)
+        try:
+            return cls(max_retries=max_retries, base_delay_s=float(base_ms) / 1000)
+        except ValueError:
+            raise ConfigError(
+                f"{RETRY_BASE_DELAY_ENV}={base_ms!r} is not a number of milliseconds"
+            ) from None
 
     def delay_for(self, attempt: int, error: ProviderError) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         if error.retry_after_s is not None:
             return float(max(0.0, error.retry_after_s))
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
-
-
-EventFactory = Callable[..., Event]
 
 
 class StreamRelay:
