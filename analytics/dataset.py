@@ -25,6 +25,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -139,16 +140,26 @@ class Dataset:
 
     def write(self, spec: TableSpec, table: pa.Table, batch_id: str) -> int:
         """Write rows already known to be new (see ``new_rows``); returns how many."""
-        if table.num_rows == 0:
-            return 0
-        if spec.day_column is None:
-            self._write(self.table_dir(spec.name), table, batch_id)
-            return int(table.num_rows)
-        day_values = _days(table, spec.day_column)
-        for day in sorted(pc.unique(day_values).to_pylist()):
-            part = table.filter(pc.equal(day_values, day))
-            self._write(self.table_dir(spec.name) / f"day={day}", part, batch_id)
+        commit(self.stage(spec, table, batch_id))
         return int(table.num_rows)
+
+    def stage(self, spec: TableSpec, table: pa.Table, batch_id: str) -> list[Staged]:
+        """Write the files under temporary names; ``commit`` renames them into place."""
+        if table.num_rows == 0:
+            return []
+        if spec.day_column is None:
+            return [self._write(self.table_dir(spec.name), table, batch_id)]
+        day_values = _days(table, spec.day_column)
+        staged = []
+        try:
+            for day in sorted(pc.unique(day_values).to_pylist()):
+                part = table.filter(pc.equal(day_values, day))
+                folder = self.table_dir(spec.name) / f"day={day}"
+                staged.append(self._write(folder, part, batch_id))
+        except BaseException:
+            discard(staged)
+            raise
+        return staged
 
     def append(self, spec: TableSpec, table: pa.Table, batch_id: str) -> int:
         """Write the new rows of ``table``; returns how many."""
@@ -156,7 +167,7 @@ class Dataset:
             return 0
         return self.write(spec, self.new_rows(spec, table), batch_id)
 
-    def _write(self, folder: Path, table: pa.Table, batch_id: str) -> None:
+    def _write(self, folder: Path, table: pa.Table, batch_id: str) -> Staged:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"part-{batch_id}.parquet"
         tmp = folder / f".part-{batch_id}.parquet.tmp"
@@ -170,8 +181,26 @@ class Dataset:
             row_group_size=_ROW_GROUP_ROWS,
         )
         _fsync(tmp)
-        os.replace(tmp, final)
-        logger.debug("wrote %d rows to %s", table.num_rows, final)
+        return Staged(tmp, final)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A file written under a temporary name, waiting to be renamed into place."""
+
+    tmp: Path
+    final: Path
+
+
+def commit(staged: list[Staged]) -> None:
+    for item in staged:
+        os.replace(item.tmp, item.final)
+        logger.debug("wrote %s", item.final)
+
+
+def discard(staged: list[Staged]) -> None:
+    for item in staged:
+        item.tmp.unlink(missing_ok=True)
 
 
 def new_batch_id() -> str:
@@ -219,8 +248,9 @@ def _without(table: pa.Table, key: tuple[str, ...], existing: pa.Array) -> pa.Ta
 
 
 def _days(table: pa.Table, column: str) -> pa.Array:
-    values = pc.strftime(table.column(column), format="%Y-%m-%d")
-    return pc.fill_null(values, "unknown").combine_chunks()
+    """The UTC day of each row as YYYY-MM-DD (timestamps are stored in UTC)."""
+    dates = pc.cast(table.column(column), pa.date32())
+    return pc.fill_null(pc.cast(dates, pa.string()), "unknown").combine_chunks()
 
 
 def _fsync(path: Path) -> None:

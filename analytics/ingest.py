@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics.catalog import refresh_catalog
-from analytics.dataset import Dataset, new_batch_id
+from analytics.dataset import Dataset, commit, discard, new_batch_id
 from analytics.derive import DERIVED, derive, doc_table
 from analytics.schemas import QUARANTINE, TABLES
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
@@ -95,14 +96,21 @@ def _write_batch(dataset: Dataset, batch: Batch, user: str | None, report: Inges
         kind: doc_table(batch.docs.get(kind, []), user)
         for kind in ("checkpoint", "job", "run_setting")
     }
-    derived = derive(new_events, docs)
-    for name in DERIVED:
-        report.add(name, dataset.append(TABLES[name], derived[name], batch_id))
-    report.add(
-        "quarantine",
-        dataset.append(TABLES["quarantine"], _quarantine_table(quarantined, user, now), batch_id),
-    )
-    report.add("events", dataset.write(TABLES["events"], new_events, batch_id))
+    # The events' files are compressed while DuckDB derives the other tables, and renamed
+    # into place only after those are written.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        staging = pool.submit(dataset.stage, TABLES["events"], new_events, batch_id)
+        try:
+            derived = derive(new_events, docs)
+            for name in DERIVED:
+                report.add(name, dataset.append(TABLES[name], derived[name], batch_id))
+            quarantine = _quarantine_table(quarantined, user, now)
+            report.add("quarantine", dataset.append(TABLES["quarantine"], quarantine, batch_id))
+        except BaseException:
+            discard(staging.result())
+            raise
+        commit(staging.result())
+    report.add("events", new_events.num_rows)
 
 
 def _with_provenance(table: pa.Table, user: str | None, now: pa.Scalar) -> pa.Table:

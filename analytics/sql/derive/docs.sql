@@ -1,12 +1,13 @@
 -- Every checkpoint document of the batch: checkpoint files and the checkpoints embedded in
 -- events. json() rewrites both the same way, so the same checkpoint hashes the same. Each
--- document is parsed once into a struct (s) and once for its message texts (msgs).
+-- document is parsed once into a struct (s), once more for its few JSON-valued fields.
+-- continueToNextStep's nextCheckpoint is left out: the next step-ending event carries the
+-- same checkpoint with the same messages and more (it stays in the events' raw payload).
 CREATE OR REPLACE TEMP TABLE docs AS
 WITH found AS (
-    SELECT unnest(json_extract(raw, ['$.checkpoint', '$.nextCheckpoint'])) AS doc,
-        type AS seen_in, source_file, user_name
+    SELECT json_extract(raw, '$.checkpoint') AS doc, type AS seen_in, source_file, user_name
     FROM batch_events
-    WHERE checkpoint_id IS NOT NULL OR next_checkpoint_id IS NOT NULL
+    WHERE checkpoint_id IS NOT NULL
     UNION ALL
     SELECT json_extract(raw, '$.initialCheckpoint'), type, source_file, user_name
     FROM batch_events WHERE type = 'startRun'
@@ -14,6 +15,7 @@ WITH found AS (
     SELECT json(text), 'file', source_file, user_name FROM batch_checkpoint_files
 )
 SELECT
+    row_number() OVER () AS doc_no,
     doc, seen_in, source_file, user_name,
     json_transform(doc, '{
         "id": "VARCHAR", "jobId": "VARCHAR", "runId": "VARCHAR", "status": "VARCHAR",
@@ -27,6 +29,6 @@ SELECT
         "messages": [{"id": "VARCHAR"}]
     }') AS s,
     json_extract(doc, ['$.delegateTo', '$.delegatedBy', '$.pendingToolCalls',
-                       '$.partialToolResults', '$.metadata', '$.messages']) AS parts
+                       '$.partialToolResults', '$.metadata']) AS parts
 FROM found
 WHERE doc IS NOT NULL;

@@ -1,13 +1,9 @@
--- Each message once, by id: from checkpoints and from the messages events carry. A
--- message is parsed only once its id has been found new. Messages without an id (the
--- reference's startRun inputMessages) are skipped; they reappear with ids in checkpoints.
-WITH from_docs AS (
-    SELECT s.jobId AS job_id, s.runId AS run_id, user_name,
-        unnest([m.id FOR m IN s.messages]) AS message_id,
-        unnest(json_extract(parts[6], '$[*]')) AS msg
-    FROM docs
-),
-from_events AS (
+-- Each message once, by id: from the messages events carry (small, parsed anyway) and,
+-- for the messages no event carries (instruction, user query), from the first checkpoint
+-- holding them. A checkpoint repeats every earlier message: only the positions of new
+-- ones are extracted from it. Messages without an id (the reference's startRun
+-- inputMessages) are skipped; they reappear with ids in the checkpoints.
+WITH from_events AS (
     SELECT job_id, run_id, user_name, json_extract(raw, '$.newMessage') AS msg
     FROM batch_events
     WHERE type IN ('callTools', 'callDelegate', 'callInteractiveTool')
@@ -16,13 +12,33 @@ from_events AS (
     FROM batch_events
     WHERE type IN ('finishToolCall', 'finishAllToolCalls', 'retry')
 ),
-found AS (
-    SELECT job_id, run_id, user_name, message_id, msg FROM from_docs
-    UNION ALL
-    SELECT job_id, run_id, user_name, msg ->> 'id', msg FROM from_events
+event_messages AS (
+    SELECT job_id, run_id, user_name, msg ->> 'id' AS message_id, msg FROM from_events
+),
+positions AS (
+    SELECT doc_no, s.jobId AS job_id, s.runId AS run_id, user_name,
+        unnest(range(len(s.messages))) AS pos,
+        unnest([m.id FOR m IN s.messages]) AS message_id
+    FROM docs
+),
+firsts AS (
+    SELECT * FROM positions AS p
+    WHERE message_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM event_messages AS e WHERE e.message_id = p.message_id)
+    QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY doc_no, pos) = 1
+),
+doc_messages AS (
+    SELECT f.job_id, f.run_id, f.user_name, f.message_id,
+        json_extract(d.doc, '$.messages[' || f.pos || ']') AS msg
+    FROM firsts AS f
+    JOIN docs AS d USING (doc_no)
 ),
 distinct_messages AS (
-    SELECT * FROM found
+    SELECT * FROM (
+        SELECT * FROM event_messages
+        UNION ALL
+        SELECT * FROM doc_messages
+    )
     WHERE message_id IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY job_id, run_id) = 1
 )
