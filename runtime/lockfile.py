@@ -4,14 +4,15 @@ so that runs start without asking any MCP server.
 Format: the reference's (TOML; ``version = "1"``, ``generatedAt``, ``configPath``, then per
 Expert ``[experts.KEY]`` with its skills in full and ``[[experts.KEY.toolDefinitions]]``),
 plus ``configHash``, ours: the SHA-256 of the perstack.toml bytes the lock was built from.
-A run uses the lock only when that hash matches its config; a lock without one (written by
-the reference) or built from another config is reported and ignored, or refused with
-``--frozen``. Experts, skills and tool definitions are written in sorted order, and the keys
-of each tool's input schema too, so that a lock diffs cleanly; lists keep their order.
+A run uses the lock only when that hash matches its config; a lock built from another config
+is reported and ignored, or refused with ``--frozen``. Experts, skills and tool definitions
+are written in sorted order, and the keys of each tool's input schema too, so that a lock
+diffs cleanly; lists keep their order.
 TOML has no null: null values inside input schemas are left out.
 
-TODO(#3): a reference lock (no configHash) is always ignored; it could be used when its
-skills match the config's, skill by skill.
+A lock without a configHash (the reference writes none) is used when it has every Expert of
+the config and, skill by skill, the fields that decide which tools a skill offers (type,
+command, packageName, args, endpoint, pick, omit, tools) are the config's.
 """
 
 from __future__ import annotations
@@ -224,17 +225,58 @@ def lock_for_run(loaded: LoadedConfig, *, frozen: bool = False) -> Lockfile | No
         return None
     try:
         lock = read_lockfile(path)
-        expected = config_hash(loaded.raw_bytes)
-        if lock.config_hash != expected:
-            why = (
-                "has no configHash, so what it was built from is unknown"
-                if lock.config_hash is None
-                else f"was built from another version of {loaded.path.name}"
+        if lock.config_hash is None:
+            _check_skills_match(path, lock, loaded)
+        elif lock.config_hash != config_hash(loaded.raw_bytes):
+            raise LockfileError(
+                f"{path} was built from another version of {loaded.path.name}; "
+                "run `perstack install` to rebuild it"
             )
-            raise LockfileError(f"{path} {why}; run `perstack install` to rebuild it")
     except LockfileError as error:
         if frozen:
             raise LockfileError(f"{error} (--frozen)") from error
         logger.warning("%s; ignoring the lockfile: every skill starts with the run", error)
         return None
     return lock
+
+
+# What decides the tools a skill offers; other fields (rule, lazyInit, …) may differ.
+_TOOL_DECIDING_KEYS = (
+    "type",
+    "command",
+    "packageName",
+    "args",
+    "endpoint",
+    "pick",
+    "omit",
+    "tools",
+)
+
+
+def _check_skills_match(path: Path, lock: Lockfile, loaded: LoadedConfig) -> None:
+    """For a lock without configHash: its skills must be the config's, or LockfileError."""
+    for key, expert in loaded.config.experts.items():
+        locked = lock.experts.get(key)
+        if locked is None:
+            raise LockfileError(f"{path} has no Expert {key!r}; run `perstack install`")
+        configured = {
+            name: config.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for name, config in expert.effective_skills().items()
+        }
+        if set(configured) != set(locked.skills):
+            raise LockfileError(
+                f"{path}: the skills of {key!r} differ from the config's; run `perstack install`"
+            )
+        for name, table in configured.items():
+            for field_name in _TOOL_DECIDING_KEYS:
+                if _empty_as_none(table.get(field_name)) != _empty_as_none(
+                    locked.skills[name].get(field_name)
+                ):
+                    raise LockfileError(
+                        f'{path}: experts."{key}".skills."{name}".{field_name} differs from '
+                        "the config's; run `perstack install`"
+                    )
+
+
+def _empty_as_none(value: Any) -> Any:
+    return None if value in ([], {}, "") else value

@@ -4,6 +4,7 @@ reference's)."""
 import contextlib
 import io
 import json
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -11,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import main
-from runtime.lockfile import LockedExpert, Lockfile, config_hash, read_lockfile, render
+from runtime.config import load_config
+from runtime.lockfile import (
+    LockedExpert,
+    Lockfile,
+    LockfileError,
+    config_hash,
+    lock_for_run,
+    read_lockfile,
+    render,
+)
 from runtime.skills.skill import ToolDefinition
 from tests.fakes.mcp_helpers import FAKE_SERVER
 from tests.runtime.harness import REPO, Project, make_project
@@ -150,3 +160,31 @@ def test_a_lock_written_by_the_reference_reads_back() -> None:
     echoer = lock.experts["echoer"]
     assert [d.name for d in echoer.tool_definitions] == ["attemptCompletion", "echo"]
     assert echoer.skills["e2e-echo"]["command"] == "node"
+
+
+def reference_project(tmp_path: Path, edit: tuple[str, str] | None = None) -> Path:
+    recorded = REFERENCE_LOCK.parent.parent
+    toml = (recorded / "perstack.toml").read_text()
+    if edit is not None:
+        toml = toml.replace(*edit)
+    (tmp_path / "perstack.toml").write_text(toml)
+    shutil.copy(REFERENCE_LOCK, tmp_path / "perstack.lock")
+    return tmp_path / "perstack.toml"
+
+
+@pytest.mark.skipif(not REFERENCE_LOCK.is_file(), reason="shared/ recordings not beside the repo")
+def test_a_reference_lock_is_used_when_its_skills_are_the_configs(tmp_path: Path) -> None:
+    lock = lock_for_run(load_config(reference_project(tmp_path)), frozen=True)
+    assert lock is not None
+    tools = lock.tools_by_skill("echoer")
+    assert tools is not None and [d.name for d in tools["e2e-echo"]] == ["echo"]
+
+
+@pytest.mark.skipif(not REFERENCE_LOCK.is_file(), reason="shared/ recordings not beside the repo")
+def test_a_reference_lock_whose_skills_differ_is_refused_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    config = reference_project(tmp_path, ('pick = ["echo"]', 'pick = ["echo", "add"]'))
+    with pytest.raises(LockfileError, match=r'skills."e2e-echo".pick differs'):
+        lock_for_run(load_config(config), frozen=True)
+    assert lock_for_run(load_config(config)) is None
