@@ -47,6 +47,8 @@ class Rejected:
     line_number: int
     reason: str
     raw: str
+    # True when the line is still in the table (with fewer typed columns than it has).
+    kept: bool = False
 
 
 @dataclass
@@ -209,9 +211,8 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
     if table is None:
         rejected.append(Rejected(number, "event fields have unexpected types", raw))
         return None
-    rejected.append(
-        Rejected(number, "kept with common columns only: a field has an unexpected type", raw)
-    )
+    reason = "kept with common columns only: a field has an unexpected type"
+    rejected.append(Rejected(number, reason, raw, kept=True))
     return table
 
 

@@ -249,6 +249,9 @@ def _rescue(batch: Batch, source: str, rejected: Rejected) -> None:
     The reference overwrites a shorter event over a longer one when two share a name; the
     file then holds a whole event followed by the tail of the other.
     """
+    if rejected.kept:
+        batch.quarantined.append(Quarantined(source, 1, rejected.reason, rejected.raw))
+        return
     try:
         obj, end = json.JSONDecoder().raw_decode(rejected.raw)
     except ValueError:

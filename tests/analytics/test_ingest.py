@@ -253,3 +253,18 @@ def test_snapshots_follow_ingests_made_without_a_catalog_refresh(
     ingest([], data_dir)
     assert query("SELECT count(*) AS n FROM runs") == [{"n": 2}]
     assert query("SELECT count(*) AS n FROM runs_live") == [{"n": 2}]
+
+
+def test_event_file_with_a_field_of_unexpected_type_lands_once(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    runs = tmp_path / "perstack" / "jobs" / "j" / "runs" / "r"
+    runs.mkdir(parents=True)
+    event = {"type": "callTools", "id": "odd", "timestamp": 1, "usage": "lots"}
+    (runs / "event-1-1-callTools.json").write_text(json.dumps(event))
+    ingest([tmp_path], data_dir)
+    assert query("SELECT event_id, input_tokens FROM events") == [
+        {"event_id": "odd", "input_tokens": None}
+    ]
+    (q,) = query("SELECT reason FROM quarantine")
+    assert q["reason"].startswith("kept with common columns only")
