@@ -38,15 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"dataset folder (default: ${DATA_ENV}, else ./.data/audit)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    # --data may also follow the command (`perstack-audit query runs_by_outcome --data D`).
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument("--data", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
 
     ingest_cmd = commands.add_parser(
-        "ingest", help="ingest JSONL event streams and workspace folders (perstack/jobs/...)"
+        "ingest",
+        parents=[data],
+        help="ingest JSONL event streams and workspace folders (perstack/jobs/...)",
     )
     ingest_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest_cmd.add_argument("--user", default=None, help="label stored with every row")
 
-    query_cmd = commands.add_parser("query", help="run a named audit query or SQL")
+    query_cmd = commands.add_parser("query", parents=[data], help="run a named audit query or SQL")
     query_cmd.add_argument("query", metavar="NAME|SQL")
     query_cmd.add_argument("--format", choices=FORMATS, default="table")
     query_cmd.add_argument(
@@ -56,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="CSV of model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok",
     )
 
-    commands.add_parser("list", help="list the named audit queries and the catalog's views")
+    commands.add_parser(
+        "list", parents=[data], help="list the named audit queries and the catalog's views"
+    )
     return parser
 
 
@@ -108,7 +115,8 @@ def _list() -> int:
         print(f"{query.name:<24} {query.description}")
     print()
     print(
-        "views: events, runs, generations, tool_calls, tool_results, jobs, run_settings, "
+        "views: events, runs, generations, tool_calls (snapshots at each ingest; *_live "
+        "variants compute at query time), usage_events, tool_results, jobs, run_settings, "
         "checkpoints, checkpoint_versions, messages, quarantine; table: prices"
     )
     return 0

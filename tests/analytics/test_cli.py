@@ -94,3 +94,11 @@ def test_missing_path_is_reported(tmp_path: Path) -> None:
     missing = audit("--data", str(tmp_path / "d"), "ingest", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2
     assert "nope.jsonl" in missing.stderr
+
+
+def test_data_option_may_follow_the_command(tmp_path: Path) -> None:
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    data = str(tmp_path / "d")
+    assert audit("ingest", str(stream), "--data", data).returncode == 0
+    counted = audit("query", "SELECT count(*) AS n FROM events", "--format", "csv", "--data", data)
+    assert counted.stdout == "n\n2\n"
