@@ -11,6 +11,11 @@ Layout under the dataset root::
 A file is written under a temporary name in its final folder and renamed into place, so
 a reader globbing ``*.parquet`` sees all of a file or none of it. Appending never
 rewrites an existing file; keys already present are filtered out before writing.
+
+TODO(#7): every ingest adds one file per table and day; many small ingests (one per run)
+leave many small files and nothing compacts them yet.
+TODO(#7): events are partitioned by day only; a filter on the Expert reads the whole day
+of events (the runs, generations and tool_calls snapshots are small and cover it).
 """
 
 from __future__ import annotations
