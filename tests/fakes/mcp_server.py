@@ -8,6 +8,8 @@
     sse PORT         the working server over SSE on 127.0.0.1:PORT (path /sse)
     http PORT        the working server over streamable HTTP on 127.0.0.1:PORT (path /mcp)
 
+``FAKE_MCP_MODE`` in the environment (pass it with requiredEnv) overrides the mode.
+
 Tools: ``echo``, ``fail`` (an isError result), ``stall`` (never answers), ``crash`` (the
 process dies mid-call), ``env`` (reads a variable), ``whoami`` (pid and process group),
 ``shout`` (writes lines to stderr), ``spawn_child`` (starts a long sleep in the background).
@@ -86,6 +88,8 @@ def _server():  # type: ignore[no-untyped-def]
 
 def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else "serve"
+    # Lets a test install a working server, then make the same config fail at run time.
+    mode = os.environ.get("FAKE_MCP_MODE") or mode
     if mode == "exit-at-once":
         print("fake server: cannot open /nonexistent/db.sqlite", file=sys.stderr, flush=True)
         sys.exit(3)

@@ -229,3 +229,23 @@ def test_the_example_installs_then_runs_frozen_with_the_time_server_started_lazi
     assert '"timezone": "UTC"' in called.result[0].text
     assert "time" in [e.skill_name for e in result.of("skillDisconnected")]
     assert "Dated with get_current_time" in (tmp_path / "workspace" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("exit-at-once", "the server exited with code 3"),
+    ("hang-at-start", "did not finish starting within 1 s"),
+])
+def test_a_server_failing_its_lazy_start_stops_the_run_by_error_with_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, expected: str
+) -> None:
+    monkeypatch.setenv("FAKE_MCP_MODE", "serve")
+    project = project_with(tmp_path, extra='requiredEnv = ["FAKE_MCP_MODE"]')
+    install(project)
+    monkeypatch.setenv("FAKE_MCP_MODE", mode)
+    monkeypatch.setenv("PERSTACK_MCP_START_TIMEOUT_MS", "1000")
+    result = project.run([ECHO, DONE])
+    assert result.code == 1
+    checkpoint = stop_error(project, result.events)
+    assert checkpoint.error is not None and expected in checkpoint.error.message
+    assert "fake server:" in checkpoint.error.message  # its stderr, quoted
+    assert no_server_left(project)
