@@ -200,6 +200,16 @@ async def test_missing_required_arguments_are_named(skill: BuiltinSkill) -> None
         assert f"'{name}' is required" in message
 
 
+def _children() -> set[int]:
+    text = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text()
+    return {int(pid) for pid in text.split()}
+
+
+# Children that other test modules left running (a session-wide server, say) are theirs,
+# not this module's: only what appeared while these tests ran counts.
+_CHILDREN_BEFORE = _children()
+
+
 def test_no_exec_children_outlive_the_module() -> None:
-    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
-    assert [pid for pid in children if alive(int(pid))] == []
+    left = [pid for pid in _children() - _CHILDREN_BEFORE if alive(pid)]
+    assert left == []
