@@ -47,7 +47,7 @@ def three_skill_config() -> str:
         toml += (
             f'[experts."bench".skills."server{index}"]\ntype = "mcpStdioSkill"\n'
             f"command = {json.dumps(sys.executable)}\n"
-            f'args = {json.dumps([str(FAKE), "serve"])}\npick = {json.dumps(pick)}\n'
+            f"args = {json.dumps([str(FAKE), 'serve'])}\npick = {json.dumps(pick)}\n"
         )
     return toml
 
@@ -61,8 +61,19 @@ class Project:
         self.script.write_text('[{"text": "done"}]')
 
     def args(self) -> list[str]:
-        return ["run", "bench", "go", "--config", str(self.config), "--workspace",
-                str(self.root / "ws"), "--provider", "scripted", "--script", str(self.script)]
+        return [
+            "run",
+            "bench",
+            "go",
+            "--config",
+            str(self.config),
+            "--workspace",
+            str(self.root / "ws"),
+            "--provider",
+            "scripted",
+            "--script",
+            str(self.script),
+        ]
 
     def install(self) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -90,8 +101,14 @@ PROBE = (
 def cold_run(project: Project) -> tuple[int, float, bool]:
     """(first-call ms, process wall ms, mcp imported) of one fresh `perstack run`."""
     began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PROBE, *project.args()], cwd=REPO,
-                          capture_output=True, text=True, check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *project.args()],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     wall = (time.perf_counter() - began) * 1000
     return first_call_ms(done.stdout), wall, "MCP_IMPORTED=True" in done.stderr
 
@@ -116,25 +133,43 @@ def report_first_call(runs: int) -> None:
         cold_locked = [cold_run(project) for _ in range(runs)]
         warm_locked = [warm_run(project) for _ in range(max(runs, 20))]
     print("Time to first LLM call (initializeRuntime -> startGeneration), three stdio skills")
-    print(f"  without lock, fresh process : median {median([r[0] for r in without]):7.1f} ms"
-          f"  (min {min(r[0] for r in without)}, max {max(r[0] for r in without)})")
-    print(f"  with lock, fresh process    : median {median([r[0] for r in cold_locked]):7.1f} ms"
-          f"  (min {min(r[0] for r in cold_locked)}, max {max(r[0] for r in cold_locked)})")
-    print(f"  with lock, in-process       : median {median([float(v) for v in warm_locked]):7.1f}"
-          f" ms  (min {min(warm_locked)}, max {max(warm_locked)}; goal <= 5 ms)")
+    print(
+        f"  without lock, fresh process : median {median([r[0] for r in without]):7.1f} ms"
+        f"  (min {min(r[0] for r in without)}, max {max(r[0] for r in without)})"
+    )
+    print(
+        f"  with lock, fresh process    : median {median([r[0] for r in cold_locked]):7.1f} ms"
+        f"  (min {min(r[0] for r in cold_locked)}, max {max(r[0] for r in cold_locked)})"
+    )
+    print(
+        f"  with lock, in-process       : median {median([float(v) for v in warm_locked]):7.1f}"
+        f" ms  (min {min(warm_locked)}, max {max(warm_locked)}; goal <= 5 ms)"
+    )
     print("Cold start of `perstack run`, process wall time (scripted model, no tool called)")
-    print(f"  without lock: median {median([r[1] for r in without]):7.0f} ms,"
-          f" mcp imported: {all(r[2] for r in without)}")
-    print(f"  with lock   : median {median([r[1] for r in cold_locked]):7.0f} ms,"
-          f" mcp imported: {any(r[2] for r in cold_locked)}")
+    print(
+        f"  without lock: median {median([r[1] for r in without]):7.0f} ms,"
+        f" mcp imported: {all(r[2] for r in without)}"
+    )
+    print(
+        f"  with lock   : median {median([r[1] for r in cold_locked]):7.0f} ms,"
+        f" mcp imported: {any(r[2] for r in cold_locked)}"
+    )
     print(f"  importing the mcp SDK alone: {mcp_import_ms():.0f} ms (fresh process)")
 
 
 def mcp_import_ms() -> float:
-    code = ("import time; t = time.perf_counter(); import mcp.client.session, mcp_types; "
-            "print((time.perf_counter() - t) * 1000)")
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout) for _ in range(3)]
+    code = (
+        "import time; t = time.perf_counter(); import mcp.client.session, mcp_types; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(3)
+    ]
     return median(runs)
 
 
@@ -142,8 +177,15 @@ async def connect_once(config: McpStdioSkill, start_s: float = 120.0) -> SkillCo
     from runtime.skills.mcp import McpTimeouts
 
     events: list[Event] = []
-    skill = McpSkill("bench", config, expert_key="bench", job_id="b", run_id="b",
-                     emit=events.append, timeouts=McpTimeouts(start_s=start_s))
+    skill = McpSkill(
+        "bench",
+        config,
+        expert_key="bench",
+        job_id="b",
+        run_id="b",
+        emit=events.append,
+        timeouts=McpTimeouts(start_s=start_s),
+    )
     try:
         await skill.start()
     finally:
@@ -160,17 +202,24 @@ def boot_only_ms() -> float:
 async def report_per_skill(runs: int) -> None:
     servers = {
         "test server (Python, MCPServer)": McpStdioSkill(
-            type="mcpStdioSkill", command=sys.executable, args=[str(FAKE), "serve"]),
+            type="mcpStdioSkill", command=sys.executable, args=[str(FAKE), "serve"]
+        ),
         "mcp-server-time (PyPI)": McpStdioSkill(
-            type="mcpStdioSkill", command="mcp-server-time", args=["--local-timezone", "UTC"]),
+            type="mcpStdioSkill", command="mcp-server-time", args=["--local-timezone", "UTC"]
+        ),
     }
     if shutil.which("npx"):
         servers["server-everything (npm, npx -y)"] = McpStdioSkill(
-            type="mcpStdioSkill", command="npx",
-            packageName="@modelcontextprotocol/server-everything")
+            type="mcpStdioSkill",
+            command="npx",
+            packageName="@modelcontextprotocol/server-everything",
+        )
     await connect_once(next(iter(servers.values())))  # the SDK import is paid once, here
-    print("Per skill, warm runtime (median of", runs, "starts): spawn / handshake / discovery"
-          " / total ms")
+    print(
+        "Per skill, warm runtime (median of",
+        runs,
+        "starts): spawn / handshake / discovery / total ms",
+    )
     handshakes: list[float] = []
     for label, config in servers.items():
         figures = [await connect_once(config) for _ in range(runs)]
@@ -180,12 +229,15 @@ async def report_per_skill(runs: int) -> None:
         total = median([float(f.total_duration_ms or 0) for f in figures])
         print(f"  {label:34s} {spawn:6.0f} {shake:9.0f} {found:9.0f} {total:7.0f}")
         if config.command == sys.executable:
-            handshakes = [float((f.spawn_duration_ms or 0) + (f.handshake_duration_ms or 0))
-                          for f in figures]
+            handshakes = [
+                float((f.spawn_duration_ms or 0) + (f.handshake_duration_ms or 0)) for f in figures
+            ]
     boots = [boot_only_ms() for _ in range(runs)]
     beyond = median(handshakes) - median(boots)
-    print(f"  test server's own start-up (process runs to 'server built' and exits): "
-          f"{median(boots):.0f} ms; spawn + handshake beyond it: {beyond:.0f} ms (goal <= 50)")
+    print(
+        f"  test server's own start-up (process runs to 'server built' and exits): "
+        f"{median(boots):.0f} ms; spawn + handshake beyond it: {beyond:.0f} ms (goal <= 50)"
+    )
 
 
 def main() -> None:

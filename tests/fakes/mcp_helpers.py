@@ -24,15 +24,15 @@ TEST_TIMEOUTS = McpTimeouts(start_s=15.0, call_s=15.0, term_grace_s=1.0, kill_re
 
 def fake_config(mode: str = "serve", *extra: str, **fields: Any) -> McpStdioSkill:
     return McpStdioSkill(
-        type="mcpStdioSkill", command=sys.executable, args=[str(FAKE_SERVER), mode, *extra],
+        type="mcpStdioSkill",
+        command=sys.executable,
+        args=[str(FAKE_SERVER), mode, *extra],
         **fields,
     )
 
 
 def wrapped_config(mode: str = "serve") -> McpStdioSkill:
-    return McpStdioSkill(
-        type="mcpStdioSkill", command=str(WRAPPER), args=[sys.executable, mode]
-    )
+    return McpStdioSkill(type="mcpStdioSkill", command=str(WRAPPER), args=[sys.executable, mode])
 
 
 class Events(list[Event]):
@@ -73,8 +73,15 @@ async def skill_maker() -> AsyncIterator[MakeSkill]:
     ) -> tuple[McpSkill, Events]:
         events = Events()
         options.setdefault("timeouts", TEST_TIMEOUTS)
-        skill = McpSkill(name, config, expert_key="tester", job_id="job", run_id="run",
-                         emit=events.append, **options)
+        skill = McpSkill(
+            name,
+            config,
+            expert_key="tester",
+            job_id="job",
+            run_id="run",
+            emit=events.append,
+            **options,
+        )
         made.append(skill)
         return skill, events
 

@@ -79,8 +79,12 @@ def _server():  # type: ignore[no-untyped-def]
     @server.tool()
     def spawn_child() -> str:
         """Start a background sleep that outlives this call; returns its pid."""
-        child = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            ["sleep", "300"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return str(child.pid)
 
     return server

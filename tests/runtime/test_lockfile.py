@@ -30,8 +30,9 @@ RECORDINGS = REPO.parent / "shared" / "data" / "perstack-ts"
 REFERENCE_LOCK = RECORDINGS / "08-install-lockfile" / "disk" / "perstack.lock"
 
 
-def fake_skill_toml(expert: str, name: str, *, pick: list[str], marker: str = "lock-test",
-                    extra: str = "") -> str:
+def fake_skill_toml(
+    expert: str, name: str, *, pick: list[str], marker: str = "lock-test", extra: str = ""
+) -> str:
     args = [str(FAKE_SERVER), "serve", marker]
     return (
         f'[experts."{expert}".skills."{name}"]\n'
@@ -83,8 +84,7 @@ def test_install_writes_the_reference_format_next_to_the_config(locked: Project)
     assert fake["requiredEnv"] == [] and fake["omit"] == [] and fake["lazyInit"] is True
     assert fake["pick"] == ["whoami", "echo"]  # the config's order, not ours
     tools = [(t["skillName"], t["name"]) for t in zeta["toolDefinitions"]]
-    assert tools == [("@perstack/base", "attemptCompletion"), ("fake", "echo"),
-                     ("fake", "whoami")]
+    assert tools == [("@perstack/base", "attemptCompletion"), ("fake", "echo"), ("fake", "whoami")]
     echo = zeta["toolDefinitions"][1]
     assert echo["inputSchema"]["required"] == ["message"]
     assert "listDirectory" in {t["name"] for t in data["experts"]["alpha"]["toolDefinitions"]}
@@ -107,9 +107,11 @@ def test_two_installs_of_one_config_differ_only_in_generated_at(locked: Project)
 
 
 def test_a_tool_offered_by_two_skills_fails_install_naming_both(tmp_path: Path) -> None:
-    toml = ('[experts."w"]\ninstruction = "x"\n'
-            + fake_skill_toml("w", "one", pick=["echo"])
-            + fake_skill_toml("w", "two", pick=["echo"]))
+    toml = (
+        '[experts."w"]\ninstruction = "x"\n'
+        + fake_skill_toml("w", "one", pick=["echo"])
+        + fake_skill_toml("w", "two", pick=["echo"])
+    )
     project = make_project(tmp_path, toml)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -120,9 +122,9 @@ def test_a_tool_offered_by_two_skills_fails_install_naming_both(tmp_path: Path) 
 
 
 def test_a_missing_required_variable_fails_install_before_spawning(tmp_path: Path) -> None:
-    toml = ('[experts."w"]\ninstruction = "x"\n'
-            + fake_skill_toml("w", "one", pick=["echo"],
-                              extra='requiredEnv = ["PERSTACK_TEST_NEVER_SET"]'))
+    toml = '[experts."w"]\ninstruction = "x"\n' + fake_skill_toml(
+        "w", "one", pick=["echo"], extra='requiredEnv = ["PERSTACK_TEST_NEVER_SET"]'
+    )
     project = make_project(tmp_path, toml)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -133,23 +135,37 @@ def test_a_missing_required_variable_fails_install_before_spawning(tmp_path: Pat
 def test_a_lock_reads_back_as_written_and_drops_the_nulls_toml_cannot_hold(
     tmp_path: Path,
 ) -> None:
-    schema = {"type": "object", "properties": {"b": {"type": "string", "default": None},
-                                               "a": {"type": "integer"}}, "required": ["b"]}
+    schema = {
+        "type": "object",
+        "properties": {"b": {"type": "string", "default": None}, "a": {"type": "integer"}},
+        "required": ["b"],
+    }
     definition = ToolDefinition("s", "t", "does t", schema)
     lock = Lockfile(
-        generated_at=1, config_path="perstack.toml", config_hash="sha256:00",
-        experts={"e": LockedExpert(key="e", name="e", version="1.0.0", instruction="i",
-                                   skills={"s": {"type": "mcpStdioSkill", "name": "s"}},
-                                   tool_definitions=[definition])},
+        generated_at=1,
+        config_path="perstack.toml",
+        config_hash="sha256:00",
+        experts={
+            "e": LockedExpert(
+                key="e",
+                name="e",
+                version="1.0.0",
+                instruction="i",
+                skills={"s": {"type": "mcpStdioSkill", "name": "s"}},
+                tool_definitions=[definition],
+            )
+        },
     )
     path = tmp_path / "perstack.lock"
     path.write_text(render(lock))
     back = read_lockfile(path)
     assert back.config_hash == "sha256:00"
     read = back.experts["e"].tool_definitions[0]
-    assert read.input_schema == {"properties": {"a": {"type": "integer"},
-                                                "b": {"type": "string"}},
-                                 "required": ["b"], "type": "object"}
+    assert read.input_schema == {
+        "properties": {"a": {"type": "integer"}, "b": {"type": "string"}},
+        "required": ["b"],
+        "type": "object",
+    }
     assert back.tools_by_skill("e") == {"s": [read]}
 
 

@@ -26,9 +26,9 @@ DONE = {"text": "done"}
 
 def project_with(tmp_path: Path, *, extra: str = "", marker: str | None = None) -> Project:
     marker = marker or f"marker-{uuid.uuid4().hex}"
-    toml = ('[experts."worker"]\ninstruction = "Use the tools."\n'
-            + fake_skill_toml("worker", "fake", pick=["echo", "stall", "crash"], marker=marker,
-                              extra=extra))
+    toml = '[experts."worker"]\ninstruction = "Use the tools."\n' + fake_skill_toml(
+        "worker", "fake", pick=["echo", "stall", "crash"], marker=marker, extra=extra
+    )
     project = make_project(tmp_path, toml)
     project.marker = marker  # type: ignore[attr-defined]
     return project
@@ -49,8 +49,12 @@ def test_with_a_lock_the_server_starts_at_the_first_call_of_its_tool(tmp_path: P
     result = project.run([ECHO, DONE])
     assert result.code == 0, result.stderr
     types = result.types()
-    assert types.index("startGeneration") < types.index("callTools") < types.index(
-        "skillStarting") < types.index("skillConnected")
+    assert (
+        types.index("startGeneration")
+        < types.index("callTools")
+        < types.index("skillStarting")
+        < types.index("skillConnected")
+    )
     assert types[-1] == "skillDisconnected"
     assert no_server_left(project)
 
@@ -133,8 +137,14 @@ def test_a_run_with_a_lock_imports_mcp_only_when_a_tool_is_called(
     project = project_with(tmp_path)
     install(project)
     args = project.args("worker", "go", project.script(turns))
-    probe = subprocess.run([sys.executable, "-c", MCP_IMPORT_PROBE, *args], cwd=REPO,
-                           capture_output=True, text=True, timeout=120, check=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", MCP_IMPORT_PROBE, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert probe.stdout.split() == ["0", str(imported), str(imported)]
 
 
@@ -159,7 +169,8 @@ def test_a_call_never_answered_stops_the_run_by_error_with_a_checkpoint(
     assert result.code == 1
     checkpoint = stop_error(project, result.events)
     assert checkpoint.error is not None and "did not answer a call of 'stall'" in (
-        checkpoint.error.message)
+        checkpoint.error.message
+    )
     assert "within 1 s" in checkpoint.error.message
     reasons = [e.reason for e in result.of("skillDisconnected")]
     assert any(r and "did not answer" in r for r in reasons)
@@ -179,8 +190,9 @@ def test_a_server_dying_during_a_call_stops_the_run_by_error(tmp_path: Path) -> 
 
 
 def test_a_tool_error_goes_to_the_model_and_the_run_goes_on(tmp_path: Path) -> None:
-    toml = ('[experts."worker"]\ninstruction = "x"\n'
-            + fake_skill_toml("worker", "fake", pick=["fail"]))
+    toml = '[experts."worker"]\ninstruction = "x"\n' + fake_skill_toml(
+        "worker", "fake", pick=["fail"]
+    )
     project = make_project(tmp_path, toml)
     result = project.run([{"tool_use": [{"name": "fail", "input": {"reason": "no disk"}}]}, DONE])
     assert result.code == 0
@@ -216,8 +228,12 @@ def test_the_example_installs_then_runs_frozen_with_the_time_server_started_lazi
     shutil.copytree(example / "workspace", tmp_path / "workspace")
     project = Project(tmp_path)
     install(project)
-    result = project.run(json.loads((tmp_path / "script.json").read_text()), "--frozen",
-                         expert="support-analyst", query="Triage the tickets")
+    result = project.run(
+        json.loads((tmp_path / "script.json").read_text()),
+        "--frozen",
+        expert="support-analyst",
+        query="Triage the tickets",
+    )
     assert result.code == 0, result.stderr
     types = result.types()
     assert types.index("startGeneration") < types.index("skillStarting")
@@ -231,10 +247,13 @@ def test_the_example_installs_then_runs_frozen_with_the_time_server_started_lazi
     assert "Dated with get_current_time" in (tmp_path / "workspace" / "report.md").read_text()
 
 
-@pytest.mark.parametrize(("mode", "expected"), [
-    ("exit-at-once", "the server exited with code 3"),
-    ("hang-at-start", "did not finish starting within 1 s"),
-])
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("exit-at-once", "the server exited with code 3"),
+        ("hang-at-start", "did not finish starting within 1 s"),
+    ],
+)
 def test_a_server_failing_its_lazy_start_stops_the_run_by_error_with_a_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, expected: str
 ) -> None:

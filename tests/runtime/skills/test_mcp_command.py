@@ -18,7 +18,10 @@ def stdio(**fields: object) -> McpStdioSkill:
 def test_an_npx_package_runs_with_the_yes_flag_first() -> None:
     config = stdio(command="npx", packageName="@modelcontextprotocol/server-everything")
     assert server_command("e", "s", config) == [
-        "npx", "-y", "@modelcontextprotocol/server-everything"]
+        "npx",
+        "-y",
+        "@modelcontextprotocol/server-everything",
+    ]
 
 
 def test_npx_args_that_already_say_yes_are_kept_as_they_are() -> None:
@@ -43,8 +46,13 @@ def test_package_name_and_args_together_are_refused_naming_the_skill() -> None:
 
 
 def test_the_server_environment_is_the_base_plus_required_variables_only() -> None:
-    environ = {"PATH": "/usr/bin", "HOME": "/home/u", "ANTHROPIC_API_KEY": "sk-secret",
-               "GITHUB_TOKEN": "ghp", "AWS_SECRET_ACCESS_KEY": "aws"}
+    environ = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/u",
+        "ANTHROPIC_API_KEY": "sk-secret",
+        "GITHUB_TOKEN": "ghp",
+        "AWS_SECRET_ACCESS_KEY": "aws",
+    }
     env = server_environment("e", "s", ["GITHUB_TOKEN"], environ)
     assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "GITHUB_TOKEN": "ghp"}
 

@@ -29,9 +29,12 @@ def _free_port() -> int:
 
 def _serve(mode: str) -> Iterator[int]:
     port = _free_port()
-    server = subprocess.Popen([sys.executable, str(FAKE_SERVER), mode, str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, str(FAKE_SERVER), mode, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + STARTUP_S
         while time.monotonic() < deadline:

@@ -16,8 +16,12 @@ make_skill_fixture = MAKE_SKILL
 
 
 async def test_mcp_server_time_tells_the_time_in_utc(make_skill: MakeSkill) -> None:
-    config = McpStdioSkill(type="mcpStdioSkill", command="mcp-server-time",
-                           args=["--local-timezone", "UTC"], pick=["get_current_time"])
+    config = McpStdioSkill(
+        type="mcpStdioSkill",
+        command="mcp-server-time",
+        args=["--local-timezone", "UTC"],
+        pick=["get_current_time"],
+    )
     skill, events = make_skill(config, name="time")
     outcome = await skill.call_tool("get_current_time", {"timezone": "UTC"})
     assert not outcome.is_error
@@ -32,8 +36,9 @@ async def test_mcp_server_time_tells_the_time_in_utc(make_skill: MakeSkill) -> N
 async def test_the_npm_reference_server_everything_echoes_through_npx(
     make_skill: MakeSkill,
 ) -> None:
-    config = McpStdioSkill(type="mcpStdioSkill", command="npx",
-                           packageName="@modelcontextprotocol/server-everything")
+    config = McpStdioSkill(
+        type="mcpStdioSkill", command="npx", packageName="@modelcontextprotocol/server-everything"
+    )
     timeouts = dataclasses.replace(TEST_TIMEOUTS, start_s=NPX_START_S)
     skill, events = make_skill(config, name="everything", timeouts=timeouts)
     await skill.start()
@@ -44,14 +49,17 @@ async def test_the_npm_reference_server_everything_echoes_through_npx(
     assert "hello" in outcome.contents[0].text  # type: ignore[union-attr]
 
 
-@pytest.mark.skipif(shutil.which("mcp-server-everything") is None,
-                    reason="server-everything is not installed (npm install -g "
-                           "@modelcontextprotocol/server-everything)")
+@pytest.mark.skipif(
+    shutil.which("mcp-server-everything") is None,
+    reason="server-everything is not installed (npm install -g "
+    "@modelcontextprotocol/server-everything)",
+)
 async def test_the_npm_reference_server_installed_globally_runs_without_npx(
     make_skill: MakeSkill,
 ) -> None:
-    config = McpStdioSkill(type="mcpStdioSkill", command="mcp-server-everything",
-                           args=["stdio"], pick=["echo"])
+    config = McpStdioSkill(
+        type="mcpStdioSkill", command="mcp-server-everything", args=["stdio"], pick=["echo"]
+    )
     skill, events = make_skill(config, name="everything")
     outcome = await skill.call_tool("echo", {"message": "from the global install"})
     assert "from the global install" in outcome.contents[0].text  # type: ignore[union-attr]

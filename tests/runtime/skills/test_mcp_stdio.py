@@ -43,8 +43,13 @@ async def test_tools_are_discovered_and_called_with_lifecycle_events(
     assert events.types()[0] == "skillStarting"
     connected = events.of("skillConnected")[0]
     assert connected.server_info.name == "fake-server"
-    for field in ("spawn_duration_ms", "handshake_duration_ms", "tool_discovery_duration_ms",
-                  "connect_duration_ms", "total_duration_ms"):
+    for field in (
+        "spawn_duration_ms",
+        "handshake_duration_ms",
+        "tool_discovery_duration_ms",
+        "connect_duration_ms",
+        "total_duration_ms",
+    ):
         assert isinstance(getattr(connected, field), int)
     assert events.types()[-1] == "skillDisconnected"
     assert events.of("skillDisconnected")[0].reason is None
@@ -77,8 +82,11 @@ async def test_bad_arguments_are_an_error_result_not_a_stop(make_skill: MakeSkil
 async def test_a_secret_of_the_runtime_is_invisible_to_the_server(
     make_skill: MakeSkill,
 ) -> None:
-    environ = {"PATH": os.environ["PATH"], "ANTHROPIC_API_KEY": "sk-very-secret",
-               "SERVICE_TOKEN": "token-for-the-server"}
+    environ = {
+        "PATH": os.environ["PATH"],
+        "ANTHROPIC_API_KEY": "sk-very-secret",
+        "SERVICE_TOKEN": "token-for-the-server",
+    }
     skill, _ = make_skill(fake_config(requiredEnv=["SERVICE_TOKEN"]), environ=environ)
     secret = await skill.call_tool("env", {"name": "ANTHROPIC_API_KEY"})
     required = await skill.call_tool("env", {"name": "SERVICE_TOKEN"})
@@ -221,8 +229,12 @@ async def test_closing_one_failing_skill_still_closes_the_servers_of_the_others(
 ) -> None:
     first, _ = make_skill(fake_config(pick=["echo"]), name="first")
     second, _ = make_skill(fake_config(pick=["env"]), name="second")
-    manager = SkillManager([first, _BrokenClose(), second], emit=lambda e: None,  # type: ignore[list-item]
-                           job_id="job", run_id="run")
+    manager = SkillManager(
+        [first, _BrokenClose(), second],
+        emit=lambda e: None,  # type: ignore[list-item]
+        job_id="job",
+        run_id="run",
+    )
     await manager.start_eager(lambda skill: True)
     groups = [s.process.pgid for s in (first, second) if s.process is not None]
     assert len(groups) == 2
