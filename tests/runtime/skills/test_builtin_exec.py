@@ -205,11 +205,13 @@ def _children() -> set[int]:
     return {int(pid) for pid in text.split()}
 
 
-# Children that other test modules left running (a session-wide server, say) are theirs,
-# not this module's: only what appeared while these tests ran counts.
-_CHILDREN_BEFORE = _children()
+@pytest.fixture(scope="module", autouse=True)
+def children_before() -> set[int]:
+    """Children that other test modules left running (a session-wide server, say) are
+    theirs, not this module's: only what appears while these tests run counts."""
+    return _children()
 
 
-def test_no_exec_children_outlive_the_module() -> None:
-    left = [pid for pid in _children() - _CHILDREN_BEFORE if alive(pid)]
+def test_no_exec_children_outlive_the_module(children_before: set[int]) -> None:
+    left = [pid for pid in _children() - children_before if alive(pid)]
     assert left == []
