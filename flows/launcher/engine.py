@@ -40,6 +40,8 @@ def engine_unavailable_reason() -> str | None:
     return None
 
 
+# TODO(#5): a launcher killed with SIGKILL cannot remove its containers; nothing calls
+# remove_leftovers on a schedule yet (a worker should at start-up, for its own labels).
 def remove_leftovers(client: docker.DockerClient, labels: dict[str, str] | None = None) -> int:
     """Remove every managed container, then network, matching ``labels``; returns how many."""
     selector = [f"{MANAGED_LABEL}=true", *(f"{k}={v}" for k, v in (labels or {}).items())]

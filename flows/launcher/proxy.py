@@ -42,7 +42,10 @@ logger = logging.getLogger(__name__)
 EGRESS_NETWORK = "perstack-egress"  # the default of NetworkPolicy.egress_network
 # squid starts in well under a second here; a cold engine may take a few.
 PROXY_READY_TIMEOUT_SECONDS = 20.0
-# squid exits at once on SIGTERM (shutdown_lifetime 0); past this it is stopped by force.
+# squid needs about 1.7 s to exit on SIGTERM even with shutdown_lifetime 0; past this it
+# is stopped by force.
+# TODO(#5): one proxy per execution costs ~0.4 s to start and ~1.7 s to stop; a proxy
+# shared by the executions of one policy would pay that once.
 PROXY_STOP_SECONDS = 3
 # The log thread ends once the stopped proxy's stream closes.
 LOG_DRAIN_SECONDS = 5.0

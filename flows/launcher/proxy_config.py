@@ -28,6 +28,7 @@ _FORBIDDEN_NETWORKS = (
 DNS_TIMEOUT_SECONDS = 5
 
 
+# TODO(#5): an allowed domain is allowed on every port; the policy could name ports too.
 def render_squid_config(domains: tuple[str, ...]) -> str:
     lines = [
         f"http_port {PROXY_PORT}",
