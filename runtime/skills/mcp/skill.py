@@ -35,7 +35,7 @@ from runtime.events import (
 )
 from runtime.skills.mcp.command import resolve_executable, server_command, server_environment
 from runtime.skills.mcp.errors import McpSkillError
-from runtime.skills.mcp.timeouts import McpTimeouts
+from runtime.skills.mcp.timeouts import CALL_ENV, START_ENV, McpTimeouts
 from runtime.skills.skill import ToolDefinition, ToolOutcome
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class McpSkill:
         except TimeoutError:
             raise await self._start_failed(
                 f"did not finish starting within {self._timeouts.start_s:g} s "
-                f"(timeout: {_timeout_hint('start')})"
+                f"(set {START_ENV} to change it)"
             ) from None
         except Exception as error:  # the SDK's errors vary by transport; all mean "no server"
             raise await self._start_failed(await self._describe_failure(error)) from error
@@ -287,7 +287,7 @@ class McpSkill:
             if error.code == REQUEST_TIMEOUT:
                 raise self._failed(
                     f"did not answer a call of {tool_name!r} within {self._timeouts.call_s:g} s "
-                    f"(timeout: {_timeout_hint('call')})"
+                    f"(set {CALL_ENV} to change it)"
                 ) from error
             if error.code == CONNECTION_CLOSED and not self._server_alive(error):
                 raise await self._died(tool_name) from error
@@ -344,19 +344,9 @@ class McpSkill:
         return self._process.stderr_tail() if self._process is not None else []
 
 
-def _timeout_hint(which: str) -> str:
-    from runtime.skills.mcp.timeouts import CALL_ENV, START_ENV
-
-    return START_ENV if which == "start" else CALL_ENV
-
-
 def _leaf_message(error: BaseException) -> str:
-    """The first real error inside the task groups' exception groups."""
+    """``Kind: message`` of the first real error inside the task groups' exception groups."""
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
-    text = str(error) or type(error).__name__
-    return (
-        f"{type(error).__name__}: {text}"
-        if not str(error).startswith(type(error).__name__)
-        else text
-    )
+    kind, text = type(error).__name__, str(error)
+    return f"{kind}: {text}" if text else kind
