@@ -166,3 +166,16 @@ def test_a_single_file_cannot_grow_past_the_workspace_limit(run_python):
     probe = run.probe()
     assert probe["error"] == "OSError"
     assert probe["size"] <= 2 * MIB
+
+
+def test_a_shell_fork_bomb_is_held_and_stopped_at_the_wall_clock(
+    make_spec, docker_client, leftovers
+):
+    spec = make_spec(
+        entrypoint=("bash", "-c"),
+        args=("bomb() { bomb | bomb & }; bomb; sleep 600",),
+        limits=Limits(pids=64, wall_clock_seconds=3, grace_seconds=1),
+    )
+    result = launch(spec, client=docker_client)
+    assert result.outcome is Outcome.TIMED_OUT
+    assert leftovers() == []

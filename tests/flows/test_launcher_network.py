@@ -125,3 +125,30 @@ def test_names_outside_do_not_resolve_inside_the_internal_network(run_python, eg
     )
     # DNS is no way around the proxy: only the proxy resolves names.
     assert set(run.probe()["results"].values()) == {"gaierror"}
+
+
+def test_concurrent_executions_each_get_their_own_proxy_and_network(
+    make_spec, docker_client, egress, host_server, leftovers
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flows.launcher import launch
+
+    port = host_server.rsplit(":", 1)[1]
+    specs = [
+        make_spec(
+            entrypoint=("python3", "-c"),
+            args=(fetch_script([f"http://llm.test:{port}/{n}"]),),
+            network=allow(egress, "llm.test", **{"llm.test": egress.gateway}),
+            limits=Limits(wall_clock_seconds=60),
+        )
+        for n in range(3)
+    ]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda s: launch(s, client=docker_client), specs))
+    assert {r.outcome.value for r in results} == {"completed"}
+    assert len({r.execution_id for r in results}) == 3
+    for result in results:
+        text = result.captured.events.read_text()
+        assert "hello from the host" in text and '"action":"allowed"' in text
+    assert leftovers() == []
