@@ -38,6 +38,16 @@ if ! docker info >/dev/null 2>&1; then
     done
     if ! pidof dockerd >/dev/null; then
         rm -f /var/run/docker.pid
+        # The same for the containerd that dockerd starts: a killed one may linger as a
+        # zombie, which dockerd takes for alive and then waits a minute for its socket.
+        containerd_pid_file=/var/run/docker/containerd/containerd.pid
+        if [[ -f "$containerd_pid_file" ]]; then
+            pid="$(cat "$containerd_pid_file")"
+            state="$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+            if [[ -z "$state" || "$state" == Z ]]; then
+                rm -f "$containerd_pid_file"
+            fi
+        fi
     fi
     step "starting dockerd (log: $dockerd_log)"
     setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
