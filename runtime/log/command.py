@@ -62,6 +62,7 @@ def add_log_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_argument_group("what to show")
+    # TODO(#4): the reference also reads PERSTACK_STORAGE_PATH; only --workspace here.
     where.add_argument("--workspace", default=".", help="workspace folder (default: .)")
     where.add_argument("--job", help="job id, or a unique prefix (default: the latest job)")
     where.add_argument("--run", help="only this run's events")

@@ -117,6 +117,8 @@ def _answered_call_ids(event: LoggedEvent) -> list[str]:
     return [str(r["id"]) for r in results if isinstance(r, dict) and "id" in r]
 
 
+# TODO(#4): events of sibling delegates (parallel calls) that share a millisecond are
+# ordered by step and lifecycle, not by when they happened: neither runtime stores more.
 def _after_delegates(
     by_run: dict[str, list[LoggedEvent]], checkpoints: list[LoggedCheckpoint]
 ) -> list[LoggedEvent]:

@@ -192,6 +192,7 @@ def _events(view: LogView, verbose: bool) -> list[str]:
     return lines
 
 
+# TODO(#4): the reference colours its terminal output; this view is plain text.
 def render_text(view: LogView, *, verbose: bool, messages: bool, summary: bool) -> str:
     lines: list[str] = []
     if view.is_latest_job:
