@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import docker.errors
+import requests.exceptions
 
 import docker
 from flows.launcher.attach import STDERR, STDOUT, AttachedStream
@@ -34,6 +35,8 @@ from runtime.ids import new_id, now_ms
 logger = logging.getLogger(__name__)
 
 _SIGKILL_EXIT_CODE = 128 + 9
+# How long one wait for the container's exit blocks before checking it is still there.
+EXIT_POLL_SECONDS = 1.0
 # Loopback inside the container never goes through the proxy (a local MCP SSE server).
 _NO_PROXY = "localhost,127.0.0.1,::1"
 
@@ -93,6 +96,7 @@ class _Execution:
     cancel: threading.Event
     marks: dict[str, float] = field(default_factory=dict)
     first_output: float | None = None
+    stdout_lines: int = 0
 
     def run(self, client: docker.DockerClient, on_event: EventCallback | None) -> LaunchResult:
         spec = self.spec
@@ -164,7 +168,9 @@ class _Execution:
         watchdog.start()
         try:
             self._follow(stream, sink, captured)
-            client.api.wait(container_id)
+            # The output can end before the process does (it may close stdout and stderr
+            # and go on): the limits stay enforced until the container has exited.
+            _wait_for_exit(client, container_id)
         finally:
             watchdog.finish()
         self.marks["exited"] = time.monotonic()
@@ -202,8 +208,6 @@ class _Execution:
         stdout.close()
         self.stdout_lines = stdout.lines
 
-    stdout_lines: int = 0
-
     def _timings(self, started_ms: int) -> Timings:
         m = self.marks
 
@@ -238,6 +242,18 @@ def _classify(state: dict[str, Any], watchdog: Watchdog, memory_bytes: int) -> t
     if exit_code == 0:
         return Outcome.COMPLETED, "exited with code 0"
     return Outcome.FAILED, f"exited with code {exit_code}"
+
+
+def _wait_for_exit(client: docker.DockerClient, container_id: str) -> None:
+    while True:
+        try:
+            client.api.wait(container_id, timeout=EXIT_POLL_SECONDS)
+            return
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            # Still running, or the engine is gone: inspecting tells which (and raises).
+            state = _translate(lambda: client.api.inspect_container(container_id))["State"]
+            if not state.get("Running"):
+                return
 
 
 def _proxy_env(proxy_url: str) -> dict[str, str]:

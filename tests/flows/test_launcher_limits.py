@@ -179,3 +179,11 @@ def test_a_shell_fork_bomb_is_held_and_stopped_at_the_wall_clock(
     result = launch(spec, client=docker_client)
     assert result.outcome is Outcome.TIMED_OUT
     assert leftovers() == []
+
+
+def test_a_process_that_closes_its_output_is_still_held_to_the_wall_clock(run_python):
+    run = run_python(
+        "import os, time\nos.close(1)\nos.close(2)\ntime.sleep(600)\n",
+        limits=Limits(wall_clock_seconds=3, grace_seconds=1),
+    )
+    assert run.result.outcome is Outcome.TIMED_OUT
