@@ -4,7 +4,7 @@
     exit-at-once     writes a message to stderr and exits with code 3, before any handshake
     hang-at-start    never answers the handshake
     ignore-sigterm   serves, ignores SIGTERM, and stays alive after its stdin closes
-    boot-only        imports and builds the server, then exits (its own start-up cost)
+    boot-only        imports and builds the server, prints 'built', exits (its start-up)
     sse PORT         the working server over SSE on 127.0.0.1:PORT (path /sse)
     http PORT        the working server over streamable HTTP on 127.0.0.1:PORT (path /mcp)
 
@@ -104,6 +104,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     server = _server()
     if mode == "boot-only":
+        print("built", flush=True)
         return
     if mode in ("sse", "http"):
         port = int(sys.argv[2])
