@@ -24,6 +24,8 @@ from runtime.skills.mcp.timeouts import McpTimeouts
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20  # the last lines of stderr kept for error messages
+# A stderr "line" longer than this becomes an event of its own: memory stays bounded.
+MAX_STDERR_LINE_BYTES = 64 * 1024
 _READ_CHUNK = 64 * 1024
 _GROUP_POLL_S = 0.01  # how often we look whether the group is gone while stopping it
 
@@ -99,6 +101,9 @@ class ServerProcess:
             *lines, pending = (pending + chunk).split(b"\n")
             for line in lines:
                 self._emit_line(line)
+            if len(pending) > MAX_STDERR_LINE_BYTES:  # no newline in sight: cut it here
+                self._emit_line(pending[:MAX_STDERR_LINE_BYTES])
+                pending = b""
         if pending:
             self._emit_line(pending)
 
