@@ -10,9 +10,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from docker.utils.socket import STDERR, STDOUT, frames_iter
-
 import docker
+from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 __all__ = ["STDERR", "STDOUT", "AttachedStream"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import docker
 import docker.errors
 import requests.exceptions
 
-import docker
 from flows.launcher.errors import EngineUnavailableError
 
 logger = logging.getLogger(__name__)

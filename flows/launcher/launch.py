@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+import docker
 import docker.errors
 import requests.exceptions
 
-import docker
 from flows.launcher.attach import STDERR, STDOUT, AttachedStream
 from flows.launcher.container import runtime_container_kwargs
 from flows.launcher.engine import connect

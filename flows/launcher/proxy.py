@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-import docker
 from flows.launcher.attach import STDOUT, AttachedStream
 from flows.launcher.container import hardening, labels_for
 from flows.launcher.domains import domain_allowed

@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
+import docker
 import docker.errors
 import requests.exceptions
 
-import docker
 from flows.launcher.limits import Limits
 from flows.launcher.result import Outcome
 from flows.launcher.workspace import workspace_bytes

@@ -19,10 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 
-import docker
 from flows.launcher import (
     EngineUnavailableError,
     LaunchSpec,
