@@ -168,12 +168,11 @@ def _request(args: argparse.Namespace) -> ExecutionRequest:
 
 
 async def _install(args: argparse.Namespace) -> int:
-    from runtime.install import install
+    from runtime.install import install_until_signalled
 
     loaded = load_config(find_config(args.config))
     load_env_files(loaded, args.env_path)
-    await install(loaded, progress=print)
-    return EXIT_COMPLETED
+    return await install_until_signalled(loaded, progress=print)
 
 
 async def _run(args: argparse.Namespace) -> int:

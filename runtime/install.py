@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,33 @@ async def install(loaded: LoadedConfig, *, progress: Progress | None = None) -> 
     write_lockfile(path, lock)
     say(f"Generated {path}")
     return path
+
+
+async def install_until_signalled(loaded: LoadedConfig, *, progress: Progress | None = None) -> int:
+    """``install`` for the CLI: SIGTERM and SIGINT stop it cleanly, every server it started
+    closed. Returns 0, or 128 + the signal's number."""
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        logger.warning("received %s: stopping the install", signal.Signals(signum).name)
+        received.append(signum)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        await install(loaded, progress=progress)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return 128 + received[0]
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return 0
 
 
 async def collect_tool_definitions(
@@ -98,4 +126,4 @@ def _log_event(event: Event) -> None:
         logger.info("skill %s connected in %s ms", event.skill_name, event.total_duration_ms)
 
 
-__all__ = ["collect_tool_definitions", "install"]
+__all__ = ["collect_tool_definitions", "install", "install_until_signalled"]

@@ -5,8 +5,12 @@ import contextlib
 import io
 import json
 import shutil
+import signal
+import subprocess
 import sys
+import time
 import tomllib
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,7 +27,7 @@ from runtime.lockfile import (
     render,
 )
 from runtime.skills.skill import ToolDefinition
-from tests.fakes.mcp_helpers import FAKE_SERVER
+from tests.fakes.mcp_helpers import FAKE_SERVER, processes_with
 from tests.runtime.harness import REPO, Project, make_project
 
 RECORDINGS = REPO.parent / "shared" / "data" / "perstack-ts"
@@ -204,3 +208,33 @@ def test_a_reference_lock_whose_skills_differ_is_refused_naming_the_field(
     with pytest.raises(LockfileError, match=r'skills."e2e-echo".pick differs'):
         lock_for_run(load_config(config), frozen=True)
     assert lock_for_run(load_config(config)) is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_install_stops_it_with_no_server_left_and_no_lock(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    marker = f"install-{uuid.uuid4().hex}"
+    args = [str(FAKE_SERVER), "hang-at-start", marker]
+    toml = (
+        '[experts."w"]\ninstruction = "x"\n[experts."w".skills."slow"]\n'
+        f'type = "mcpStdioSkill"\ncommand = {json.dumps(sys.executable)}\n'
+        f"args = {json.dumps(args)}\n"
+    )
+    project = make_project(tmp_path, toml)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "install", "--config", str(project.config)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(marker), "the server never started"
+    process.send_signal(signum)
+    process.communicate(timeout=30)
+    assert process.returncode == 128 + signum
+    assert processes_with(marker) == []
+    assert not (project.root / "perstack.lock").exists()
