@@ -137,8 +137,10 @@ class McpSkill:
                 return
             self._closed = True
             await self._teardown()
-            if self._connected or self._process is not None:
+            if self._connected:
                 self._disconnected(None)
+            elif self._process is not None:
+                self._disconnected("closed before it finished starting")
 
     # --- starting --------------------------------------------------------------------------
 
