@@ -8,6 +8,7 @@ open it and query ``runs``, ``tool_calls``, ``generations`` and the rest.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from importlib import resources
@@ -24,6 +25,9 @@ from analytics.schemas import TABLES
 
 logger = logging.getLogger(__name__)
 
+# List prices (USD per million tokens) used when no prices file is given; matched as model
+# name prefixes, longest first.
+DEFAULT_PRICES = "prices.json"
 PRICES_FILE_NAME = "prices.csv"
 _PRICE_COLUMNS = (
     "model",
@@ -95,7 +99,7 @@ def resolve_prices(dataset: Dataset, prices: Path | None) -> Path:
     own = dataset.root / PRICES_FILE_NAME
     if own.exists():
         return own
-    return Path(str(resources.files("analytics").joinpath(PRICES_FILE_NAME)))
+    return Path(str(resources.files("analytics").joinpath(DEFAULT_PRICES)))
 
 
 def _prepare(con: Any) -> None:
@@ -159,21 +163,29 @@ def _load_prices(con: Any, path: Path, *, temporary: bool) -> None:
 
 
 def read_prices(path: Path) -> list[tuple[str, float, float, float]]:
-    """Rows of a prices CSV: model prefix, then USD per million tokens."""
+    """Rows of a prices file (CSV with a header, or a JSON list of objects with the same
+    keys): model prefix, then USD per million tokens."""
     try:
         with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in _PRICE_COLUMNS if c not in (reader.fieldnames or [])]
+            if path.suffix == ".json":
+                rows = json.load(handle)
+                if not isinstance(rows, list):
+                    raise PricesFileError(str(path), "not a JSON list of objects")
+                header = list(rows[0]) if rows else list(_PRICE_COLUMNS)
+            else:
+                reader = csv.DictReader(handle)
+                header, rows = list(reader.fieldnames or []), list(reader)
+            missing = [c for c in _PRICE_COLUMNS if c not in header]
             if missing:
                 raise PricesFileError(str(path), f"missing columns {', '.join(missing)}")
             return [
                 (
-                    row["model"],
+                    str(row["model"]),
                     float(row["input_usd_per_mtok"]),
                     float(row["output_usd_per_mtok"]),
                     float(row["cached_input_usd_per_mtok"] or 0),
                 )
-                for row in reader
+                for row in rows
             ]
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, TypeError, KeyError) as error:
         raise PricesFileError(str(path), str(error)) from error

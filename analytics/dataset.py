@@ -52,7 +52,28 @@ _ROW_GROUP_ROWS = 128 * 1024
 _COMPRESSION = "zstd"
 _COMPRESSION_LEVEL = 3
 # Long free text compresses well but never repeats exactly: dictionaries only cost there.
-_NO_DICTIONARY = {"raw", "text", "delta", "query", "message", "args", "result", "result_text"}
+# Nor do columns unique per row (ids, hashes, line numbers, millisecond times).
+_NO_DICTIONARY = {
+    "raw",
+    "text",
+    "delta",
+    "query",
+    "message",
+    "args",
+    "result",
+    "result_text",
+    "event_id",
+    "checkpoint_id",
+    "next_checkpoint_id",
+    "tool_call_id",
+    "message_id",
+    "version_hash",
+    "raw_hash",
+    "source_line",
+    "ts",
+    "step_started_at",
+    "step_finished_at",
+}
 
 
 def default_root() -> Path:

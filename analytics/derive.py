@@ -35,7 +35,11 @@ DERIVED = ("tool_calls", "tool_results", "checkpoints", "messages", "jobs", "run
 
 
 def sql_text(*parts: str) -> str:
-    return resources.files("analytics").joinpath("sql", *parts).read_text()
+    text = resources.files("analytics").joinpath("sql", *parts).read_text()
+    if "@CHECKPOINT@" in text:
+        struct = resources.files("analytics").joinpath("sql", "derive", "checkpoint_struct.json")
+        text = text.replace("@CHECKPOINT@", " ".join(struct.read_text().split()))
+    return text
 
 
 def derive(

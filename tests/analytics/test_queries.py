@@ -141,3 +141,26 @@ def test_every_named_query_runs_on_an_empty_dataset(query: Query) -> None:
 def test_an_unknown_query_name_is_refused_with_the_known_names(query: Query) -> None:
     with pytest.raises(UnknownQueryError, match="runs_by_outcome"):
         query("runs_by_outcom")
+
+
+def test_a_prices_file_without_the_columns_is_refused(audited: Path, tmp_path: Path) -> None:
+    from analytics import Dataset, open_catalog
+    from analytics.errors import PricesFileError
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("model,price\nx,1\n")
+    with pytest.raises(PricesFileError, match="missing columns"):
+        open_catalog(Dataset(audited), bad)
+
+
+def test_the_dataset_own_prices_file_is_used(audited: Path, query: Query) -> None:
+    from analytics import Dataset, refresh_catalog
+
+    (audited / "prices.csv").write_text(
+        "model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok\n"
+        "claude-sonnet-4-5,0,1000000,0\n"
+    )
+    with Dataset(audited).locked():
+        refresh_catalog(Dataset(audited), recompute=False)
+    rows = [r for r in query("tokens_and_cost") if r["expert_key"] == "writer"]
+    assert rows[0]["cost_usd"] == pytest.approx(300.0)

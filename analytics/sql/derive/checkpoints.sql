@@ -1,7 +1,7 @@
 -- One row per distinct version of a checkpoint; its messages are stored once, in messages.
 SELECT
     s.id AS checkpoint_id,
-    md5(doc::VARCHAR) AS version_hash,
+    version_hash,
     s.jobId AS job_id,
     s.runId AS run_id,
     s.expert.key AS expert_key,
@@ -27,4 +27,3 @@ SELECT
     parts[5]::VARCHAR AS metadata,
     seen_in, source_file, user_name
 FROM docs
-WHERE s.id IS NOT NULL

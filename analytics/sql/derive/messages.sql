@@ -29,7 +29,7 @@ firsts AS (
 ),
 doc_messages AS (
     SELECT f.job_id, f.run_id, f.user_name, f.message_id,
-        json_extract(d.doc, '$.messages[' || f.pos || ']') AS msg
+        json_extract(d.src, d.prefix || '.messages[' || f.pos || ']') AS msg
     FROM firsts AS f
     JOIN docs AS d USING (doc_no)
 ),
