@@ -31,7 +31,7 @@ from runtime.config import (
     REASONING_BUDGET_TOKENS,
     LoadedConfig,
 )
-from runtime.errors import ConfigError, StorageError
+from runtime.errors import ConfigError, SkillError, StorageError
 from runtime.eventbus import EventBus, Listener
 from runtime.eventfiles import EventFileWriter
 from runtime.events import InitializeRuntime, InteractiveToolCallInput
@@ -187,7 +187,6 @@ class JobSession:
         skills = build_skills(expert_key, expert, context, delegates)
         manager = SkillManager(skills, emit=self.bus.emit, job_id=job_id, run_id=run_id)
         try:
-            await manager.start_eager(_is_eager)
             loop = RunLoop(
                 self._run_params(expert_key, expert.version, job_id, run_id, delegated_by),
                 provider=self.provider,
@@ -198,6 +197,12 @@ class JobSession:
                 has_open_todos=lambda: _open_todos(skills),
                 delegate=self._delegate_for(skills, expert_key, expert.version),
             )
+            try:
+                await manager.start_eager(_is_eager)
+            except SkillError as error:
+                # A server that cannot start ends the run like any skill failure: with a
+                # stop event and a checkpoint, not only a message.
+                return loop.stop_before_start(error, resume.checkpoint if resume else None)
             if resume is not None:
                 return await loop.resume(
                     resume.checkpoint, resume.messages,

@@ -208,6 +208,29 @@ class RunLoop:
             )
         return await self._loop(new_messages)
 
+    def stop_before_start(self, error: SkillError, resumed: Checkpoint | None) -> RunOutcome:
+        """End a run whose skills could not start: a start event, then a stop by error
+        with a checkpoint (the resumed one's history, or none)."""
+        p = self.params
+        checkpoint = Checkpoint(
+            job_id=p.job_id,
+            run_id=p.run_id,
+            status="init",
+            step_number=self._steps.next(),
+            delegated_by=p.delegated_by,
+            expert={"key": p.expert_key, "name": p.expert_name, "version": p.expert_version},
+            messages=list(resumed.messages) if resumed else [],
+            usage=resumed.usage if resumed else Usage(),
+        )
+        self.checkpoint = checkpoint
+        self._emit(
+            StartRun.model_validate({**self._base(), "initialCheckpoint": checkpoint,
+                                     "inputMessages": []})
+        )
+        return self._stop_by_error(
+            CheckpointError(name="SkillError", message=str(error), is_retryable=False)
+        )
+
     async def _loop(self, inputs: list[AnyMessage]) -> RunOutcome:
         step_inputs: list[AnyMessage] = inputs
         try:

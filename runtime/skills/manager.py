@@ -7,6 +7,7 @@ or `omit` on one of them to choose.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -77,9 +78,16 @@ class SkillManager:
             )
 
     async def start_eager(self, is_eager: Callable[[Skill], bool]) -> None:
-        for skill in self._skills:
-            if is_eager(skill):
-                await self.start(skill)
+        """Start the skills that do not wait for their first call, all at once (servers
+        start in parallel), then index the tools. The first failure is raised once every
+        start has ended; ``close`` then stops whatever did start."""
+        results = await asyncio.gather(
+            *(self.start(skill) for skill in self._skills if is_eager(skill)),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         self.index_tools()
 
     def tool_definitions(self) -> list[ToolDefinition]:

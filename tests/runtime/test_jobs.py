@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from runtime.checkpoint import Checkpoint, Job
-from tests.runtime.harness import Project, make_project
+from tests.runtime.harness import REPO, Project, make_project
 
 TEAM_TOML = """
 [experts."lead"]
@@ -218,3 +218,31 @@ def test_flags_that_contradict_each_other_are_refused(project: Project) -> None:
     assert project.run([], "--resume-from", "x").code == 2
     assert project.run([], "-i").code == 2
     assert project.run([], "--continue").code == 2  # no job yet
+
+
+def test_a_server_that_cannot_start_stops_the_run_with_an_event_and_a_checkpoint(
+    tmp_path: Path,
+) -> None:
+    import sys
+
+    toml = f"""
+[experts."worker"]
+instruction = "x"
+[experts."worker".skills."@perstack/base"]
+type = "mcpStdioSkill"
+command = "npx"
+packageName = "@perstack/base"
+[experts."worker".skills."broken"]
+type = "mcpStdioSkill"
+command = "{sys.executable}"
+args = ["{REPO / "tests" / "fakes" / "mcp_server.py"}", "exit-at-once"]
+"""
+    project = make_project(tmp_path, toml)
+    result = project.run([{"text": "never asked"}])
+    assert result.code == 1
+    stop = result.of("stopRunByError")[0]
+    assert "broken" in stop.error.message
+    assert "cannot open /nonexistent/db.sqlite" in stop.error.message  # the server's stderr
+    assert stop.checkpoint.status == "stoppedByError"
+    assert any(c.status == "stoppedByError" for c in checkpoints(project))
+    assert job_of(project).status == "stoppedByError"
