@@ -220,6 +220,9 @@ def _flush(batch: Batch, pending_events: list[tuple[SourceFile, bytes]]) -> Batc
     names: list[str] = []
     for source, data in pending_events:
         body = data.strip()
+        if not body:
+            batch.quarantined.append(Quarantined(str(source.path), 1, "empty event file", ""))
+            continue
         if b"\n" in body:
             body = _compact(body)
         lines.append(body)

@@ -268,3 +268,16 @@ def test_event_file_with_a_field_of_unexpected_type_lands_once(
     ]
     (q,) = query("SELECT reason FROM quarantine")
     assert q["reason"].startswith("kept with common columns only")
+
+
+def test_empty_and_pretty_printed_event_files(tmp_path: Path, data_dir: Path, query: Query) -> None:
+    runs = tmp_path / "perstack" / "jobs" / "j" / "runs" / "r"
+    runs.mkdir(parents=True)
+    (runs / "event-1-1-startRun.json").write_text("")
+    event = {"type": "startRun", "id": "pretty", "timestamp": 2, "runId": "r"}
+    (runs / "event-2-1-startRun.json").write_text(json.dumps(event, indent=2))
+    ingest([tmp_path], data_dir)
+    assert query("SELECT event_id, run_id FROM events") == [{"event_id": "pretty", "run_id": "r"}]
+    (q,) = query("SELECT source_file, reason FROM quarantine")
+    assert q["source_file"].endswith("event-1-1-startRun.json")
+    assert q["reason"] == "empty event file"
