@@ -23,7 +23,13 @@ from flows.artifacts import failure_row, result_row
 from flows.batch_input import BatchItem, passed_by_reference, read_items
 from flows.defaults import DEFAULT_CONCURRENCY, EXECUTION_LIMIT, batches_root
 from flows.errors import ExecutionFailedError
-from flows.execution import DEFAULT_TIMEOUT_SECONDS, ExecutionResult, Mode
+from flows.execution import (
+    DEFAULT_IMAGE,
+    DEFAULT_TIMEOUT_SECONDS,
+    ExecutionResult,
+    Mode,
+    choose_mode,
+)
 from flows.ingest import ingest_paths
 from flows.run_expert import run_expert
 
@@ -74,7 +80,8 @@ async def batch(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     ingest: bool = True,
     dataset: Path | None = None,
-    image: str = "perstack-runtime:latest",
+    image: str = DEFAULT_IMAGE,
+    env: dict[str, str] | None = None,
 ) -> BatchSummary:
     """Run ``expert`` once per item (``items``, or ``items_file``: JSONL or CSV of
     ``user,query[,query_file]``). Large queries reach the runs as files, never as
@@ -85,9 +92,12 @@ async def batch(
     todo = items if items is not None else read_items(items_file)  # type: ignore[arg-type]
     todo = passed_by_reference(todo, batches_root() / str(current_flow_run.id))
     await ensure_concurrency_limit(concurrency_limit, concurrency)
+    chosen, why_not = await asyncio.to_thread(choose_mode, mode, image)
+    if why_not is not None:
+        logger.warning("not in containers (%s): running as local processes", why_not)
     logger.info("%d executions of %s, %d at a time", len(todo), expert, concurrency)
     common: dict[str, Any] = {
-        "mode": mode,
+        "mode": chosen,
         "provider": provider,
         "script": script,
         "config": config,
@@ -97,6 +107,7 @@ async def batch(
         "ingest": False,  # once, below, for all of them
         "concurrency_limit": concurrency_limit,
         "image": image,
+        "env": env,
     }
     gate = asyncio.Semaphore(concurrency)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import docker.errors
 from pydantic import BaseModel
 
 from flows.errors import InfrastructureError, QueryTooLargeError
@@ -28,6 +29,7 @@ from flows.launcher import (
     Limits,
     NetworkPolicy,
     Outcome,
+    connect,
     engine_unavailable_reason,
     launch_async,
     user_workspace,
@@ -57,6 +59,7 @@ MAX_QUERY_BYTES = 32 * 4096 - 1
 # else of the host).
 SCRIPT_IN_WORKSPACE = ".perstack-script.json"
 ANTHROPIC_DOMAIN = "api.anthropic.com"
+DEFAULT_IMAGE = "perstack-runtime:latest"
 # The runtime image's non-root user (Dockerfile: PERSTACK_UID); seeded files are handed
 # to it so that the Expert can change them.
 CONTAINER_USER = "10001:10001"
@@ -107,22 +110,35 @@ class ExecutionPlan:
     provider: str | None = None
     script: Path | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    image: str = "perstack-runtime:latest"
+    image: str = DEFAULT_IMAGE
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Settings for the runtime (e.g. PERSTACK_RETRY_BASE_DELAY_MS); no secrets here, they
+    # would be logged as parameters. ANTHROPIC_API_KEY is taken from the host's environment.
+    env: Mapping[str, str] = field(default_factory=dict)
     extra_domains: tuple[str, ...] = ()
 
     def workspace(self) -> Path:
         return user_workspace(self.workspaces, self.user)
 
 
-def choose_mode(requested: Mode) -> tuple[RunMode, str | None]:
-    """The mode to run in, and why a container was not chosen (None when it was)."""
+def choose_mode(requested: Mode, image: str = DEFAULT_IMAGE) -> tuple[RunMode, str | None]:
+    """The mode to run in, and why a container was not chosen (None when it was): auto
+    means a container when an engine answers and has ``image``."""
     if requested != "auto":
         return requested, None
     reason = engine_unavailable_reason()
-    if reason is None:
-        return "container", None
-    return "process", reason
+    if reason is not None:
+        return "process", reason
+    client = connect()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return "process", f"image {image!r} is not built (run .ci/setup-docker.sh)"
+    except docker.errors.APIError as error:
+        return "process", f"the engine could not inspect {image!r}: {error}"
+    finally:
+        client.close()
+    return "container", None
 
 
 def prepare_workspace(plan: ExecutionPlan, mode: RunMode) -> Path:
@@ -243,6 +259,7 @@ async def _in_container(
         capture_dir=capture,
         runtime_args=runtime_args(plan, f"/workspace/{SCRIPT_IN_WORKSPACE}"),
         image=plan.image,
+        env=dict(plan.env),
         env_from_host=("ANTHROPIC_API_KEY",) if anthropic else (),
         limits=Limits(wall_clock_seconds=plan.timeout_seconds, grace_seconds=GRACE_SECONDS),
         network=NetworkPolicy.allow(domains) if domains else NetworkPolicy.none(),
@@ -283,7 +300,7 @@ async def _as_process(
             on_event=follow,
             timeout_seconds=plan.timeout_seconds,
             grace_seconds=GRACE_SECONDS,
-            env=dict(os.environ),
+            env={**os.environ, **plan.env},
             job_id=new_id(),
         )
     except OSError as error:

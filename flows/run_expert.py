@@ -8,6 +8,7 @@ that ended other than completed fails the flow run with its result attached.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from flows.defaults import (
 )
 from flows.errors import ExecutionFailedError, InfrastructureError
 from flows.execution import (
+    DEFAULT_IMAGE,
     DEFAULT_TIMEOUT_SECONDS,
     ExecutionPlan,
     ExecutionResult,
@@ -108,7 +110,8 @@ async def run_expert(
     ingest: bool = True,
     dataset: Path | None = None,
     concurrency_limit: str | None = EXECUTION_LIMIT,
-    image: str = "perstack-runtime:latest",
+    image: str = DEFAULT_IMAGE,
+    env: dict[str, str] | None = None,
 ) -> ExecutionResult:
     """Run ``expert`` on ``query`` (or the text of ``query_file``, for large queries) in
     ``user``'s workspace. ``mode`` auto: a container when an engine is reachable, else a
@@ -116,9 +119,9 @@ async def run_expert(
     logger = get_run_logger()
     await _tag_with_expert(expert)
     text = read_query(query, query_file)
-    chosen, why_not = choose_mode(mode)
+    chosen, why_not = await asyncio.to_thread(choose_mode, mode, image)
     if why_not is not None:
-        logger.warning("no Docker engine (%s): running as a local process", why_not)
+        logger.warning("not in a container (%s): running as a local process", why_not)
     plan = ExecutionPlan(
         expert=expert,
         query=text,
@@ -133,6 +136,7 @@ async def run_expert(
         timeout_seconds=timeout_seconds,
         image=image,
         labels={FLOW_RUN_LABEL: str(current_flow_run.id)},
+        env=env or {},
     )
     result = await execute_task(plan, chosen, concurrency_limit)
     await acreate_markdown_artifact(
