@@ -1,0 +1,162 @@
+"""End to end: a real `prefect server start` on loopback, deployments/setup.py, `prefect
+deploy` from the repository as it is, a process worker, and a deployment run to
+completion, checked through the Prefect client: its state, its logs and its artifact."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.flows import flow_harness as h
+
+pytestmark = [pytest.mark.prefect_server, h.PREFECT_SOCKETS]
+
+PREFECT = str(Path(sys.executable).parent / "prefect")
+# A cold `prefect server start` (migrations on a new database) takes 15-40 s here.
+SERVER_START_SECONDS = 120.0
+# SIGTERM, then this long before SIGKILL, for the server and the worker.
+STOP_GRACE_SECONDS = 10.0
+# The deployment's run: worker poll (every few seconds), flow process start, execution.
+RUN_SECONDS = 240.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(STOP_GRACE_SECONDS)
+
+
+@contextlib.contextmanager
+def _started(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=h.REPO,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+def _wait_healthy(api: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited: {log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"prefect server not healthy after {SERVER_START_SECONDS} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The environment of a client of a fresh server (its own PREFECT_HOME)."""
+    root = tmp_path_factory.mktemp("prefect-server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(root / "home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PERSTACK_DATA": str(root / "data"),
+        "PERSTACK_AUDIT_DATA": str(root / "audit"),
+    }
+    command = [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    log = root / "server.log"
+    with _started(command, env, log) as process:
+        _wait_healthy(env["PREFECT_API_URL"], process, log)
+        yield env
+
+
+def _cli(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(args, env=env, cwd=h.REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_a_deployment_runs_to_completion_on_a_worker_with_logs_and_artifacts(server, tmp_path):
+    _cli([sys.executable, "-m", "deployments.setup"], server)
+    _cli(
+        [
+            PREFECT,
+            "--no-prompt",
+            "deploy",
+            "--prefect-file",
+            "deployments/prefect.yaml",
+            "--name",
+            "support-report-nightly",
+        ],
+        server,
+    )
+    worker_command = [PREFECT, "worker", "start", "--pool", "perstack-process", "--limit", "2"]
+    with _started(worker_command, server, tmp_path / "worker.log"):
+        flow_run = asyncio.run(_run_deployment(server, tmp_path))
+
+    assert flow_run.state.is_completed(), (tmp_path / "worker.log").read_text()[-3000:]
+    assert flow_run.name == "support-analyst for nightly"
+    assert "expert:support-analyst" in flow_run.tags
+    logs, artifacts = asyncio.run(_logs_and_artifacts(server, flow_run.id))
+    assert any("calls get_current_time" in line for line in logs)
+    assert any("completed (" in line for line in logs)
+    assert [a.type for a in artifacts] == ["markdown"]
+    assert "support-analyst for nightly: completed" in artifacts[0].data
+
+
+async def _run_deployment(env: dict[str, str], tmp_path: Path):
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return await run_deployment(
+            "run-expert/support-report-nightly",
+            parameters={
+                "mode": "process",
+                "provider": "scripted",
+                "script": str(h.EXAMPLE / "script.json"),
+                "workspaces": str(tmp_path / "workspaces"),
+                "timeout_seconds": 120.0,
+            },
+            timeout=RUN_SECONDS,
+        )
+
+
+async def _logs_and_artifacts(env: dict[str, str], flow_run_id):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return await h.flow_run_logs(flow_run_id), await h.artifacts_of(flow_run_id)
