@@ -160,3 +160,65 @@ async def _logs_and_artifacts(env: dict[str, str], flow_run_id):
 
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         return await h.flow_run_logs(flow_run_id), await h.artifacts_of(flow_run_id)
+
+
+@pytest.mark.docker
+def test_cancelling_a_deployed_run_stops_and_removes_its_container(server, tmp_path, docker_client):
+    from flows.defaults import FLOW_RUN_LABEL
+
+    _cli([sys.executable, "-m", "deployments.setup"], server)
+    _cli(
+        [
+            PREFECT,
+            "--no-prompt",
+            "deploy",
+            "--prefect-file",
+            "deployments/prefect.yaml",
+            "--name",
+            "support-report-nightly",
+        ],
+        server,
+    )
+    worker_command = [PREFECT, "worker", "start", "--pool", "perstack-process", "--limit", "2"]
+    with _started(worker_command, server, tmp_path / "worker.log"):
+        flow_run = asyncio.run(_run_then_cancel(server, tmp_path, docker_client))
+
+    assert flow_run.state.is_final(), flow_run.state
+    assert flow_run.state.is_cancelled(), (tmp_path / "worker.log").read_text()[-3000:]
+    label = {"label": f"{FLOW_RUN_LABEL}={flow_run.id}"}
+    assert docker_client.containers.list(all=True, filters=label) == []
+
+
+async def _run_then_cancel(env: dict[str, str], tmp_path: Path, docker_client):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Cancelling
+
+    from flows.defaults import FLOW_RUN_LABEL
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        flow_run = await run_deployment(
+            "run-expert/support-report-nightly",
+            parameters={
+                "mode": "container",
+                "provider": "scripted",
+                "script": str(h.slow_script(tmp_path)),
+                "env": h.SLOW_ENV,
+                "workspaces": str(tmp_path / "workspaces"),
+                "timeout_seconds": 200.0,
+            },
+            timeout=0,
+        )
+        label = {"label": f"{FLOW_RUN_LABEL}={flow_run.id}"}
+        deadline = time.monotonic() + RUN_SECONDS
+        while not docker_client.containers.list(filters=label):
+            assert time.monotonic() < deadline, "the execution's container never started"
+            await asyncio.sleep(0.5)
+        async with get_client() as client:
+            await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+            while True:
+                flow_run = await client.read_flow_run(flow_run.id)
+                if flow_run.state.is_final() or time.monotonic() > deadline:
+                    return flow_run
+                await asyncio.sleep(0.5)
