@@ -1,0 +1,116 @@
+"""The plain functions the flows wire, without Prefect: event lines, the tally of a run,
+artifacts, queries by reference."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from flows.errors import QueryTooLargeError
+from flows.execution import MAX_QUERY_BYTES, ExecutionResult, check_query
+from flows.logs import describe
+from flows.query import INLINE_QUERY_BYTES, by_reference, read_query
+from flows.tally import Tally
+from runtime.checkpoint import Usage
+
+
+def _stop(kind: str, expert: str, run: str, tokens: int, **extra: object) -> dict[str, object]:
+    return {
+        "type": kind,
+        "jobId": "j",
+        "runId": run,
+        "expertKey": expert,
+        "stepNumber": 3,
+        "checkpoint": {"usage": {"inputTokens": tokens, "totalTokens": tokens}},
+        **extra,
+    }
+
+
+def test_tool_calls_results_and_the_answer_read_as_lines():
+    call = {
+        "type": "callTools",
+        "stepNumber": 2,
+        "toolCalls": [{"toolName": "readTextFile", "args": {"path": "a.txt"}}],
+    }
+    result = {
+        "type": "resolveToolResults",
+        "stepNumber": 2,
+        "toolResults": [
+            {
+                "toolName": "readTextFile",
+                "isError": True,
+                "result": [{"type": "textPart", "text": "no such\nfile"}],
+            }
+        ],
+    }
+    done = _stop("completeRun", "e", "r", 42, text="All done.")
+
+    assert describe(call) == (logging.INFO, 'step 2: calls readTextFile({"path": "a.txt"})')
+    assert describe(result) == (logging.WARNING, "step 2: readTextFile failed no such file")
+    assert describe(done) == (logging.INFO, "step 3: completed (42 tokens): All done.")
+    assert describe({"type": "streamRunResult", "delta": "x"}) is None
+    assert describe({"type": "somethingNewer"}) == (logging.DEBUG, "somethingNewer")
+
+
+def test_a_stop_by_error_names_the_error():
+    event = _stop("stopRunByError", "e", "r", 1, error={"name": "APIError", "message": "boom"})
+
+    assert describe(event) == (logging.WARNING, "step 3: stopRunByError: APIError: boom")
+
+
+def test_the_tally_sums_every_runs_usage_and_keeps_the_coordinators_answer():
+    tally = Tally("lead")
+    tally.add({"type": "startRun", "jobId": "j", "runId": "r1", "stepNumber": 1})
+    tally.add(_stop("completeRun", "helper", "r2", 10, text="helper's answer"))
+    tally.add(_stop("completeRun", "lead", "r1", 5, text="lead's answer"))
+
+    assert tally.job_id == "j"
+    assert tally.final_text == "lead's answer" and tally.stop == "completeRun"
+    assert tally.usage() == Usage(input_tokens=15, total_tokens=15)
+
+
+def test_small_queries_travel_inline_and_large_ones_as_a_file(tmp_path):
+    small, large = "a" * INLINE_QUERY_BYTES, "b" * (INLINE_QUERY_BYTES + 1)
+
+    assert by_reference(small, tmp_path) == (small, None)
+    query, path = by_reference(large, tmp_path)
+    assert query is None and path is not None and read_query(None, path) == large
+    assert by_reference(large, tmp_path) == (None, path)  # same content, same file
+
+
+def test_a_query_too_long_for_a_command_line_is_refused_before_anything_starts():
+    check_query("é" * (MAX_QUERY_BYTES // 2))
+    with pytest.raises(QueryTooLargeError, match="bytes"):
+        check_query("x" * (MAX_QUERY_BYTES + 1))
+
+
+def test_the_run_summary_says_how_it_ended_and_where_its_files_are():
+    from flows.artifacts import run_summary
+
+    result = ExecutionResult(
+        expert="e",
+        user="u",
+        mode="process",
+        outcome="failed",
+        reason="exited with code 1",
+        exit_code=1,
+        stop="stopRunByError",
+        final_text=None,
+        error="APIError: boom",
+        usage=Usage(total_tokens=7),
+        steps=2,
+        events=9,
+        job_id="job1",
+        workspace="/w",
+        events_path="/c/events.jsonl",
+        stderr_path="/c/stderr.log",
+        started_ms=0,
+        duration_ms=1500.0,
+        run_ms=1200.0,
+    )
+    text = run_summary(result)
+
+    assert text.startswith("# e for u: failed")
+    assert "stopRunByError" in text and "APIError: boom" in text and "`job1`" in text
+    assert "_no final answer_" in text
