@@ -30,7 +30,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -227,6 +227,49 @@ def commit(staged: list[Staged]) -> None:
 def discard(staged: list[Staged]) -> None:
     for item in staged:
         item.tmp.unlink(missing_ok=True)
+
+
+# Past this many touched runs or tool calls, recomputing the snapshots whole is cheaper
+# than a filter listing them all.
+_TOUCHED_LIMIT = 2000
+
+
+@dataclass
+class Touched:
+    """What ingests changed since the snapshots were last written (kept in _state)."""
+
+    full: bool = False
+    runs: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def add(self, runs: list[str], calls: list[str]) -> None:
+        if self.full:
+            return
+        self.runs = sorted(set(self.runs) | {r for r in runs if r is not None})
+        self.calls = sorted(set(self.calls) | {c for c in calls if c is not None})
+        if len(self.runs) > _TOUCHED_LIMIT or len(self.calls) > _TOUCHED_LIMIT:
+            self.full, self.runs, self.calls = True, [], []
+
+    @property
+    def empty(self) -> bool:
+        return not (self.full or self.runs or self.calls)
+
+
+def load_touched(dataset: Dataset) -> Touched:
+    path = dataset.state_dir / "touched.json"
+    if not path.exists():
+        return Touched()
+    loaded = json.loads(path.read_text())
+    return Touched(bool(loaded.get("full")), list(loaded["runs"]), list(loaded["calls"]))
+
+
+def save_touched(dataset: Dataset, touched: Touched) -> None:
+    path = dataset.state_dir / "touched.json"
+    if touched.empty:
+        path.unlink(missing_ok=True)
+        return
+    data = {"full": touched.full, "runs": touched.runs, "calls": touched.calls}
+    write_atomic(path, json.dumps(data).encode())
 
 
 def new_batch_id() -> str:

@@ -20,7 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analytics.catalog import refresh_catalog
-from analytics.dataset import Dataset, commit, discard, new_batch_id
+from analytics.dataset import (
+    Dataset,
+    Touched,
+    commit,
+    discard,
+    load_touched,
+    new_batch_id,
+    save_touched,
+)
 from analytics.derive import DERIVED, derive, doc_table
 from analytics.schemas import QUARANTINE, TABLES
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
@@ -57,21 +65,21 @@ def ingest(
     sources = discover(paths)
     with dataset.locked():
         seen = dataset.load_seen_files()
+        touched = load_touched(dataset)
         todo = [s for s in sources if seen.get(str(s.path)) != s.fingerprint]
         report.files_skipped = len(sources) - len(todo)
         for batch in read_batches(todo, chunk_bytes):
-            _write_batch(dataset, batch, user, report)
+            runs, calls = _write_batch(dataset, batch, user, report)
+            touched.add(runs, calls)
+            save_touched(dataset, touched)
             for source in batch.finished:
                 seen[str(source.path)] = source.fingerprint
             report.files_read += len(batch.finished)
             report.bytes_read += batch.bytes_read
             dataset.save_seen_files(seen)
-        stale = dataset.state_dir / "summaries-stale"
-        if sum(report.rows.values()) > 0:
-            stale.touch()
         if refresh:
-            refresh_catalog(dataset, recompute=stale.exists())
-            stale.unlink(missing_ok=True)
+            refresh_catalog(dataset, touched=None if touched.empty else touched)
+            save_touched(dataset, Touched())
     report.seconds = time.perf_counter() - started
     logger.info(
         "ingested %d files (%d unchanged skipped) in %.2fs: %s",
@@ -85,7 +93,10 @@ def ingest(
 
 # TODO(#7): ingestion measures about 2.5x pyarrow.json.read_json of the same bytes (goal
 # 1.5x): the derivations re-read the JSON of checkpoints and tool events in DuckDB.
-def _write_batch(dataset: Dataset, batch: Batch, user: str | None, report: IngestReport) -> None:
+def _write_batch(
+    dataset: Dataset, batch: Batch, user: str | None, report: IngestReport
+) -> tuple[list[str], list[str]]:
+    """Write one batch; returns the run ids and tool-call ids it touched."""
     batch_id = new_batch_id()
     now = pa.scalar(int(time.time() * 1000), pa.int64()).cast(
         TABLES["events"].schema.field("ts").type
@@ -113,6 +124,10 @@ def _write_batch(dataset: Dataset, batch: Batch, user: str | None, report: Inges
             raise
         commit(staging.result())
     report.add("events", new_events.num_rows)
+    runs = pc.unique(new_events.column("run_id")).to_pylist()
+    ids = [derived[t].column("tool_call_id") for t in ("tool_calls", "tool_results")]
+    calls = pc.unique(pa.chunked_array(ids[0].chunks + ids[1].chunks, pa.string())).to_pylist()
+    return runs, calls
 
 
 def _with_provenance(table: pa.Table, user: str | None, now: pa.Scalar) -> pa.Table:

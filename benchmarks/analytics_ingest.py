@@ -302,6 +302,12 @@ def bench_queries(work: Path, events: int, chunk: int) -> None:
         print(f"FIGURE 3 slowest named query over {total:,} events = {worst:.3f} s (goal < 1 s)")
     finally:
         con.close()
+    one_run = work / "one-run.jsonl"
+    events = generate(one_run, 40, seed=7, prefix="one")
+    one_s = _timed(lambda: ingest([one_run], root))
+    print(
+        f"ingest of one more run ({events} events) into {total:,}, snapshots updated: {one_s:.2f} s"
+    )
 
 
 def _timed(action: object) -> float:

@@ -281,3 +281,32 @@ def test_empty_and_pretty_printed_event_files(tmp_path: Path, data_dir: Path, qu
     (q,) = query("SELECT source_file, reason FROM quarantine")
     assert q["source_file"].endswith("event-1-1-startRun.json")
     assert q["reason"] == "empty event file"
+
+
+def test_snapshots_are_updated_for_what_each_ingest_touched(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    first = one_run("r1")
+    call_at = next(i for i, e in enumerate(first.events) if e["type"] == "callTools")
+    # The first file stops right after the tool call: the call is pending, the run unfinished.
+    ingest([write_jsonl(tmp_path / "a.jsonl", first.events[: call_at + 1])], data_dir)
+    assert query("SELECT outcome FROM tool_calls") == [{"outcome": "pending"}]
+    assert query("SELECT outcome FROM runs") == [{"outcome": "unfinished"}]
+    ingest([write_jsonl(tmp_path / "b.jsonl", first.events[call_at + 1 :])], data_dir)
+    ingest([write_jsonl(tmp_path / "c.jsonl", one_run("r2").events)], data_dir)
+    assert query("SELECT outcome FROM tool_calls ORDER BY run_id") == [
+        {"outcome": "ok"},
+        {"outcome": "ok"},
+    ]
+    assert query("SELECT run_id, outcome FROM runs ORDER BY run_id") == [
+        {"run_id": "r1", "outcome": "completed"},
+        {"run_id": "r2", "outcome": "completed"},
+    ]
+    for name in ("runs", "generations"):
+        differ = query(
+            f"SELECT count(*) AS n FROM ((SELECT * FROM {name} EXCEPT "
+            f"SELECT * FROM {name}_live) UNION ALL (SELECT * FROM {name}_live "
+            f"EXCEPT SELECT * FROM {name}))"
+        )
+        assert differ == [{"n": 0}], name
+    assert not (data_dir / "_state" / "touched.json").exists()

@@ -161,6 +161,6 @@ def test_the_dataset_own_prices_file_is_used(audited: Path, query: Query) -> Non
         "claude-sonnet-4-5,0,1000000,0\n"
     )
     with Dataset(audited).locked():
-        refresh_catalog(Dataset(audited), recompute=False)
+        refresh_catalog(Dataset(audited))
     rows = [r for r in query("tokens_and_cost") if r["expert_key"] == "writer"]
     assert rows[0]["cost_usd"] == pytest.approx(300.0)
