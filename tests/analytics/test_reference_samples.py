@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from analytics import ingest
+from tests.reference import RECORDINGS
 
-SAMPLES = Path("/work/shared/data/perstack-ts")
+SAMPLES = RECORDINGS
 Query = Callable[..., list[dict[str, Any]]]
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} is not here")

@@ -5,8 +5,9 @@ import pytest
 
 from runtime.config import find_config, load_config, load_env_files, parse_config
 from runtime.errors import ConfigError
+from tests.reference import RECORDINGS
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "perstack-ts"
+SHARED = RECORDINGS
 
 
 def write(tmp_path: Path, text: str, name: str = "perstack.toml") -> Path:

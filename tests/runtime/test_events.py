@@ -1,12 +1,12 @@
 import json
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from runtime.events import UnknownEventTypeError, parse_event
+from tests.reference import RECORDINGS
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "perstack-ts"
+SHARED = RECORDINGS
 
 
 def test_every_recorded_reference_event_round_trips_unchanged() -> None:

@@ -28,9 +28,9 @@ from runtime.lockfile import (
 )
 from runtime.skills.skill import ToolDefinition
 from tests.fakes.mcp_helpers import FAKE_SERVER, processes_with
+from tests.reference import RECORDINGS
 from tests.runtime.harness import REPO, Project, make_project
 
-RECORDINGS = REPO.parent / "shared" / "data" / "perstack-ts"
 REFERENCE_LOCK = RECORDINGS / "08-install-lockfile" / "disk" / "perstack.lock"
 
 
@@ -173,7 +173,6 @@ def test_a_lock_reads_back_as_written_and_drops_the_nulls_toml_cannot_hold(
     assert back.tools_by_skill("e") == {"s": [read]}
 
 
-@pytest.mark.skipif(not REFERENCE_LOCK.is_file(), reason="shared/ recordings not beside the repo")
 def test_a_lock_written_by_the_reference_reads_back() -> None:
     lock = read_lockfile(REFERENCE_LOCK)
     assert lock.config_hash is None
@@ -192,7 +191,6 @@ def reference_project(tmp_path: Path, edit: tuple[str, str] | None = None) -> Pa
     return tmp_path / "perstack.toml"
 
 
-@pytest.mark.skipif(not REFERENCE_LOCK.is_file(), reason="shared/ recordings not beside the repo")
 def test_a_reference_lock_is_used_when_its_skills_are_the_configs(tmp_path: Path) -> None:
     lock = lock_for_run(load_config(reference_project(tmp_path)), frozen=True)
     assert lock is not None
@@ -200,7 +198,6 @@ def test_a_reference_lock_is_used_when_its_skills_are_the_configs(tmp_path: Path
     assert tools is not None and [d.name for d in tools["e2e-echo"]] == ["echo"]
 
 
-@pytest.mark.skipif(not REFERENCE_LOCK.is_file(), reason="shared/ recordings not beside the repo")
 def test_a_reference_lock_whose_skills_differ_is_refused_naming_the_field(
     tmp_path: Path,
 ) -> None:

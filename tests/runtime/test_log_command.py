@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from runtime.cli import main
+from tests.reference import RECORDINGS
 from tests.runtime.harness import REPO, Project, make_project
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "perstack-ts"
+SHARED = RECORDINGS
 
 TEAM_TOML = """
 [experts."lead"]

@@ -15,8 +15,9 @@ from runtime.log.filters import (
 )
 from runtime.log.reader import WorkspaceLog
 from runtime.log.stored import LoggedEvent
+from tests.reference import RECORDINGS
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "perstack-ts"
+SHARED = RECORDINGS
 
 
 def events_of(name: str) -> list[LoggedEvent]:

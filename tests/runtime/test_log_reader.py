@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from runtime.log import NoJobsError, UnknownIdError, WorkspaceLog
+from tests.reference import RECORDINGS
 from tests.runtime.harness import WORKER_TOML, Project, make_project
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "perstack-ts"
+SHARED = RECORDINGS
 REFERENCE_DISKS = sorted(SHARED.glob("*/perstack-cli/disk"))
 LOOK = {"tool_use": [{"name": "listDirectory", "input": {"path": "."}}]}
 DONE = [{"tool_use": [{"name": "attemptCompletion", "input": {}}]}, {"text": "All done."}]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 from pydantic import TypeAdapter
 
@@ -23,8 +22,7 @@ from runtime.messages import (
 )
 from runtime.providers.convert import convert_messages, request_body
 from runtime.providers.provider import GenerationRequest
-
-RECORDINGS = Path("/work/shared/data/perstack-ts")
+from tests.reference import RECORDINGS
 
 
 def test_instruction_becomes_one_cached_system_block() -> None:

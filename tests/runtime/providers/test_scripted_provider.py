@@ -11,9 +11,9 @@ from runtime.messages import TextPart, ThinkingPart, ToolCallPart
 from runtime.providers.provider import Generation, ProviderError, ReasoningDelta, TextDelta
 from runtime.providers.script import parse_script
 from runtime.providers.scripted import ScriptedProvider
+from tests.reference import RECORDINGS
 from tests.runtime.providers.helpers import collect, make_request
 
-RECORDINGS = Path("/work/shared/data/perstack-ts")
 REFERENCE_SCRIPTS = sorted(RECORDINGS.glob("*/script.json"))
 
 
