@@ -23,6 +23,7 @@ from typing import TextIO
 from runtime.config import find_config, load_config, load_env_files
 from runtime.errors import ConfigError, PerstackError
 from runtime.executor import ExecutionRequest, execute
+from runtime.hardening import make_undumpable
 from runtime.storage import WorkspaceStore
 from runtime.version import RUNTIME_VERSION
 
@@ -214,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_log_command(args)
     _configure_logging(args.verbose)
+    # Before any secret is used: children must not read it from /proc/<our pid>/environ.
+    make_undumpable()
     try:
         return asyncio.run(_install(args) if args.command == "install" else _run(args))
     except PerstackError as error:

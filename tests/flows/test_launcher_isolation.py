@@ -160,3 +160,28 @@ def test_the_container_has_every_isolation_setting(docker_client, make_spec, ses
     assert labels["perstack.managed"] == "true"
     assert labels["perstack.role"] == "runtime"
     assert labels["perstack.execution"] == result.execution_id
+
+
+def test_children_of_the_runtime_cannot_read_its_environment_from_proc(run_python):
+    # What `exec` commands and MCP servers are: children of the runtime, same user. The
+    # runtime marks itself not dumpable (runtime.hardening) before it uses any secret.
+    secret = "sk-ant-proc-environ-canary"
+    run = run_python(
+        script(
+            f"""
+            import subprocess
+            from runtime.hardening import make_undumpable
+            hardened = make_undumpable()
+            child = subprocess.run(
+                ["sh", "-c", "cat /proc/$PPID/environ"], capture_output=True, env={{}}
+            )
+            report(hardened=hardened, code=child.returncode,
+                   leaked={secret!r} in child.stdout.decode(errors="replace"))
+            """
+        ),
+        env={"ANTHROPIC_API_KEY": secret},
+    )
+    probe = run.probe()
+    assert probe["hardened"] is True
+    assert probe["leaked"] is False
+    assert probe["code"] != 0
