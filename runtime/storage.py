@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 from pathlib import Path
 
 from runtime.checkpoint import Checkpoint, Job
@@ -28,6 +29,21 @@ RUNTIME_DIR_NAME = "perstack"
 # Bounds the search for a free event file name; more than this many same-millisecond,
 # same-type events in one step would mean something is badly wrong.
 MAX_EVENT_NAME_SUFFIX = 10_000
+
+
+# Job, run and checkpoint ids become folder and file names: nothing that could leave the
+# folder (separators, `..`), nothing hidden, nothing overlong.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def check_id(kind: str, value: str) -> str:
+    """``value`` if it is a safe id, else a StorageError saying what an id may hold."""
+    if not _ID.fullmatch(value):
+        raise StorageError(
+            f"{kind} {value!r} is not a valid id: use 1 to 128 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return value
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -71,6 +87,7 @@ class WorkspaceStore:
 
     def _folder(self, path: Path) -> Path:
         if path not in self._made:
+            self._refuse_links(path)
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -78,11 +95,23 @@ class WorkspaceStore:
             self._made.add(path)
         return path
 
+    def _refuse_links(self, path: Path) -> None:
+        """The runtime's folders are real folders inside the workspace: a link planted in
+        their place (by a tool, say) would send checkpoints elsewhere."""
+        current = self.workspace
+        for part in path.relative_to(self.workspace).parts:
+            current = current / part
+            if current.is_symlink():
+                raise StorageError(
+                    f"{current} is a symbolic link; the runtime's folder must be a real "
+                    "folder inside the workspace: remove the link"
+                )
+
     def job_dir(self, job_id: str) -> Path:
-        return self.jobs_dir / job_id
+        return self.jobs_dir / check_id("job id", job_id)
 
     def run_dir(self, job_id: str, run_id: str) -> Path:
-        return self.jobs_dir / job_id / "runs" / run_id
+        return self.job_dir(job_id) / "runs" / check_id("run id", run_id)
 
     # --- writing ----------------------------------------------------------------------
 
@@ -92,7 +121,8 @@ class WorkspaceStore:
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
         folder = self._folder(self.job_dir(checkpoint.job_id) / "checkpoints")
-        _write_atomic(folder / f"{checkpoint.id}.json", checkpoint.to_json().encode())
+        name = check_id("checkpoint id", checkpoint.id)
+        _write_atomic(folder / f"{name}.json", checkpoint.to_json().encode())
 
     def write_run_setting(self, setting: RunSetting) -> None:
         folder = self._folder(self.run_dir(setting.job_id, setting.run_id))
@@ -110,7 +140,8 @@ class WorkspaceStore:
         return Job.model_validate_json(self._read(self.job_dir(job_id) / "job.json"))
 
     def read_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint:
-        path = self.job_dir(job_id) / "checkpoints" / f"{checkpoint_id}.json"
+        name = check_id("checkpoint id", checkpoint_id)
+        path = self.job_dir(job_id) / "checkpoints" / f"{name}.json"
         return Checkpoint.model_validate_json(self._read(path))
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:

@@ -208,3 +208,13 @@ def test_stdout_carries_only_events(project: Project, tmp_path: Path) -> None:
     lines = out.splitlines()
     assert lines and all(json.loads(line)["type"] for line in lines)
     assert "DEBUG" in err
+
+
+def test_a_job_id_with_a_path_in_it_is_refused_before_anything_is_written(
+    project: Project, tmp_path: Path
+) -> None:
+    result = project.run(DONE, "--job-id", "../../escaped")
+    assert result.code == 2
+    assert "not a valid id" in result.stderr
+    assert not (tmp_path.parent / "escaped").exists()
+    assert result.events == []

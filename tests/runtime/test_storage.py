@@ -33,3 +33,33 @@ def test_checkpoints_and_jobs_round_trip_in_the_reference_layout(tmp_path: Path)
     store.write_job(Job(id="job", status="running", coordinator_expert_key="a", started_at=1))
     assert store.read_job("job").status == "running"
     assert store.latest_job_id() == "job"
+
+
+def test_ids_that_could_leave_the_jobs_folder_are_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from runtime.errors import StorageError
+
+    store = WorkspaceStore(tmp_path / "ws")
+    for bad in ("../../escape", "/tmp/abs", "a/b", ".hidden", "", "x" * 200):
+        with pytest.raises(StorageError, match="not a valid id"):
+            store.job_dir(bad)
+    with pytest.raises(StorageError, match="not a valid id"):
+        store.read_checkpoint("job", "../job")
+    assert not (tmp_path / "escape").exists()
+
+
+def test_a_link_in_place_of_the_runtime_folder_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from runtime.errors import StorageError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "perstack").symlink_to(elsewhere)
+    store = WorkspaceStore(workspace)
+    with pytest.raises(StorageError, match="symbolic link"):
+        store.write_job(Job(id="job", status="running", coordinator_expert_key="a", started_at=1))
+    assert list(elsewhere.iterdir()) == []
