@@ -222,3 +222,67 @@ async def _run_then_cancel(env: dict[str, str], tmp_path: Path, docker_client):
                 if flow_run.state.is_final() or time.monotonic() > deadline:
                     return flow_run
                 await asyncio.sleep(0.5)
+
+
+FLOWS_IMAGE = "perstack-flows:latest"
+
+
+@pytest.mark.docker
+def test_the_docker_pool_runs_a_deployment_in_a_flow_container(server, tmp_path, docker_client):
+    """Queue, prefect-docker's worker, a flow-run container, and the execution's own
+    hardened container started from it on the host's engine."""
+    import docker.errors
+
+    try:
+        docker_client.images.get(FLOWS_IMAGE)
+    except docker.errors.ImageNotFound:
+        message = f"image {FLOWS_IMAGE} is missing (deployments/build-flows-image.sh)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    _cli([sys.executable, "-m", "deployments.setup"], server)
+    _cli(
+        [
+            PREFECT,
+            "--no-prompt",
+            "deploy",
+            "--prefect-file",
+            "deployments/prefect.yaml",
+            "--name",
+            "support-report-nightly-docker",
+        ],
+        server,
+    )
+    data = tmp_path / "data"  # the same path in the flow's container and on the host
+    data.mkdir()
+    worker_command = [PREFECT, "worker", "start", "--pool", "perstack-docker", "--type", "docker"]
+    with _started(worker_command, server, tmp_path / "worker.log"):
+        flow_run = asyncio.run(_run_docker_deployment(server, data))
+
+    assert flow_run.state.is_completed(), (tmp_path / "worker.log").read_text()[-3000:]
+    report = data / "workspaces" / "nightly" / "report.md"
+    assert report.read_text().startswith("# Support triage")
+
+
+async def _run_docker_deployment(env: dict[str, str], data: Path):
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        return await run_deployment(
+            "run-expert/support-report-nightly-docker",
+            parameters={
+                "provider": "scripted",
+                "script": "/opt/perstack-py/examples/support-report/script.json",
+                "timeout_seconds": 120.0,
+            },
+            job_variables={
+                "volumes": ["/var/run/docker.sock:/var/run/docker.sock", f"{data}:{data}"],
+                "env": {
+                    "PERSTACK_DATA": str(data),
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "DO_NOT_TRACK": "1",
+                },
+            },
+            timeout=RUN_SECONDS,
+        )
