@@ -7,11 +7,15 @@ runtime, ours or the reference's, round-trips without loss.
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticSerializationError
+
+from runtime.text import scrub
 
 # Serialization context key under which list-of-message serializers leave pre-rendered JSON
 # (see runtime.messages.MessageList): events and checkpoints repeat the same history in
@@ -34,9 +38,15 @@ class WireModel(BaseModel):
 
     def to_json(self) -> str:
         fragments: dict[str, str] = {}
-        raw = self.__pydantic_serializer__.to_json(
-            self, by_alias=True, exclude_none=True, context={FRAGMENTS: fragments}
-        )
+        try:
+            raw = self.__pydantic_serializer__.to_json(
+                self, by_alias=True, exclude_none=True, context={FRAGMENTS: fragments}
+            )
+        except PydanticSerializationError:
+            # A string that is not valid Unicode got in (see runtime.text): write it with
+            # U+FFFD in its place rather than lose the event.
+            data = self.model_dump(mode="python", by_alias=True, exclude_none=True)
+            return json.dumps(scrub(data), ensure_ascii=False, default=str)
         text = raw.decode()
         for placeholder, fragment in fragments.items():
             text = text.replace(f'"{placeholder}"', fragment, 1)

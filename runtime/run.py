@@ -49,8 +49,10 @@ from runtime.generation import RetryPolicy, generate
 from runtime.ids import new_id, now_ms
 from runtime.messages import (
     AnyMessage,
+    ExpertContent,
     ExpertMessage,
     InstructionMessage,
+    ResultContent,
     TextPart,
     ToolCallPart,
     ToolMessage,
@@ -60,6 +62,7 @@ from runtime.messages import (
 from runtime.providers.provider import Generation, GenerationRequest, Provider, ProviderError
 from runtime.skills.manager import SkillManager
 from runtime.skills.skill import ToolOutcome
+from runtime.text import scrub, scrub_text
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +253,15 @@ class RunLoop:
                 )
             )
             raise
+        except Exception as error:  # the top of a run: a bug must still end it cleanly
+            logger.exception("the run failed unexpectedly")
+            return self._stop_by_error(
+                CheckpointError(
+                    name="InternalError",
+                    message=f"the runtime failed: {type(error).__name__}: {error}",
+                    is_retryable=False,
+                )
+            )
 
     async def _run_step(self, step_inputs: list[AnyMessage]) -> RunOutcome | None:
         assert self.checkpoint is not None
@@ -318,7 +330,7 @@ class RunLoop:
     async def _call_tools(
         self, generation: Generation, calls: list[ToolCallPart]
     ) -> RunOutcome | None:
-        expert_message = ExpertMessage(contents=list(generation.contents))
+        expert_message = ExpertMessage(contents=_clean_contents(generation))
         tool_calls = [self._describe_call(call) for call in calls]
         usage = generation.usage
         base = self._base()
@@ -393,7 +405,7 @@ class RunLoop:
 
     def _describe_call(self, call: ToolCallPart) -> ToolCall:
         skill = self._skills.skill_for(call.tool_name)
-        args = call.args if isinstance(call.args, dict) else {}
+        args = scrub(call.args) if isinstance(call.args, dict) else {}
         return ToolCall(
             id=call.tool_call_id,
             skill_name=skill.name if skill is not None else "unknown",
@@ -426,7 +438,7 @@ class RunLoop:
         return self._complete(generation, text, [expert_message, tool_message, final])
 
     def _complete_with_text(self, generation: Generation, text: str) -> RunOutcome:
-        message = ExpertMessage(contents=list(generation.contents))
+        message = ExpertMessage(contents=_clean_contents(generation))
         return self._complete(generation, text, [message], include_in_messages=True)
 
     def _complete(
@@ -565,9 +577,27 @@ def _to_result(call: ToolCall, skill_name: str, outcome: ToolOutcome) -> ToolRes
         id=call.id,
         skill_name=skill_name,
         tool_name=call.tool_name,
-        result=list(outcome.contents),
+        result=[_scrubbed(part) for part in outcome.contents],
         is_error=True if outcome.is_error else None,
     )
+
+
+def _clean_contents(generation: Generation) -> list[ExpertContent]:
+    """The turn as it enters the history: text and arguments that are valid Unicode."""
+    cleaned: list[ExpertContent] = []
+    for part in generation.contents:
+        if isinstance(part, ToolCallPart) and part.args:
+            part = part.model_copy(update={"args": scrub(part.args)})
+        elif isinstance(part, TextPart):
+            part = part.model_copy(update={"text": scrub_text(part.text)})
+        cleaned.append(part)
+    return cleaned
+
+
+def _scrubbed(part: ResultContent) -> ResultContent:
+    if isinstance(part, TextPart) and (clean := scrub_text(part.text)) is not part.text:
+        return part.model_copy(update={"text": clean})
+    return part
 
 
 def _result_part(result: ToolResult) -> ToolResultPart:

@@ -218,3 +218,28 @@ def test_a_job_id_with_a_path_in_it_is_refused_before_anything_is_written(
     assert "not a valid id" in result.stderr
     assert not (tmp_path.parent / "escaped").exists()
     assert result.events == []
+
+
+def test_a_file_name_that_is_not_utf8_reaches_the_model_and_the_run_goes_on(
+    project: Project,
+) -> None:
+    import os
+
+    os.close(os.open(bytes(project.workspace) + b"/caf\xe9.txt", os.O_CREAT | os.O_WRONLY))
+    turns = [{"tool_use": [{"name": "listDirectory", "input": {"path": "."}}]}, *DONE]
+    result = project.run(turns)
+    assert result.code == 0, result.stderr
+    listing = result.of("resolveToolResults")[0].tool_results[0].result[0].text
+    assert "caf\ufffd.txt" in listing
+
+
+def test_tool_arguments_that_are_not_valid_unicode_do_not_crash_the_run(
+    project: Project,
+) -> None:
+    turns = [{"tool_use": [{"name": "writeTextFile",
+                            "input": {"path": "bad\udc80.txt", "text": "x"}}]}, *DONE]
+    result = project.run(turns)
+    assert result.code == 0, result.stderr
+    call = result.of("callTools")[0]
+    assert call.tool_calls[0].args["path"] == "bad\ufffd.txt"
+    assert call.new_message.contents[0].args["path"] == "bad\ufffd.txt"
