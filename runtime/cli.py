@@ -142,11 +142,21 @@ def _continued_job(args: argparse.Namespace, workspace: Path) -> str | None:
     return latest
 
 
+def _workspace(given: str | None) -> Path:
+    workspace = Path(given or ".").resolve()
+    if workspace.exists() and not workspace.is_dir():
+        raise ConfigError(f"--workspace {workspace} is a file; give a folder")
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--workspace {workspace} cannot be created: {error.strerror}") from None
+    return workspace
+
+
 def _request(args: argparse.Namespace) -> ExecutionRequest:
     loaded = load_config(find_config(args.config))
     load_env_files(loaded, args.env_path)
-    workspace = Path(args.workspace or ".").resolve()
-    workspace.mkdir(parents=True, exist_ok=True)
+    workspace = _workspace(args.workspace)
     continue_job = _continued_job(args, workspace)
     return ExecutionRequest(
         loaded=loaded,

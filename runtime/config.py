@@ -49,6 +49,8 @@ class _ConfigModel(BaseModel):
         serialize_by_alias=True,
         extra="forbid",
         frozen=True,
+        # `maxSteps = "5"` or `= true` is a mistake to report, not a value to guess.
+        strict=True,
     )
 
 
@@ -367,7 +369,13 @@ def load_env_files(loaded: LoadedConfig, extra: list[str] | None = None) -> list
             if extra and name in extra:
                 raise ConfigError(f"{env_file}: env file not found; check --env-path")
             continue
-        for key, value in dotenv_values(env_file).items():
+        try:
+            values = dotenv_values(env_file)
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(
+                f"{env_file}: cannot read the env file ({error}); save it as UTF-8 text"
+            ) from error
+        for key, value in values.items():
             if value is not None and key not in os.environ:
                 os.environ[key] = value
         loaded_paths.append(env_file)

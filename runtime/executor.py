@@ -7,6 +7,7 @@ always ends with a final status.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from runtime.checkpoint import (
     Checkpoint,
+    CheckpointError,
     DelegatedBy,
     ExpertRef,
     Job,
@@ -42,10 +44,10 @@ from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, 
 from runtime.prompt import build_instruction
 from runtime.providers.factory import ProviderChoice, build_provider, choose_provider
 from runtime.providers.provider import Provider
-from runtime.run import RunLoop, RunOutcome, RunParams, StepCounter
+from runtime.run import INTERRUPTED, RunLoop, RunOutcome, RunParams, StepCounter
 from runtime.setting import InteractiveToolCallResult, ProviderConfig, RunInput, RunSetting
 from runtime.skills.delegates import DelegateSkill
-from runtime.skills.factory import SkillContext, build_skills
+from runtime.skills.factory import SkillContext, build_skills, check_skills
 from runtime.skills.manager import SkillManager
 from runtime.skills.skill import Skill
 from runtime.storage import WorkspaceStore
@@ -147,11 +149,15 @@ class JobSession:
 
     async def execute(self) -> RunOutcome:
         request = self.request
-        self.loaded.expert(request.expert_key)  # an unknown Expert fails before any file
+        # What can be checked before anything is written is checked first: an unknown
+        # Expert, a skill's command or variables, the provider's key.
+        self.loaded.expert(request.expert_key)
+        check_skills(self.loaded, request.expert_key)
+        self.provider  # noqa: B018 - building it checks its configuration
         resume = self._resume_point() if request.continue_job else None
         job_id = request.continue_job or request.job_id or new_id()
         job = self._open_job(job_id)
-        self.steps = StepCounter(job.total_steps)
+        self.steps = StepCounter(self._last_step(job))
         outcome: RunOutcome | None = None
         try:
             outcome = await self.run_expert(request.expert_key, request.query, resume=resume,
@@ -197,12 +203,19 @@ class JobSession:
                 has_open_todos=lambda: _open_todos(skills),
                 delegate=self._delegate_for(skills, expert_key, expert.version),
             )
+            resumed = resume.checkpoint if resume else None
             try:
                 await manager.start_eager(_is_eager)
             except SkillError as error:
                 # A server that cannot start ends the run like any skill failure: with a
                 # stop event and a checkpoint, not only a message.
-                return loop.stop_before_start(error, resume.checkpoint if resume else None)
+                return loop.stop_before_start(
+                    CheckpointError(name="SkillError", message=str(error), is_retryable=False),
+                    resumed,
+                )
+            except asyncio.CancelledError:
+                loop.stop_before_start(INTERRUPTED, resumed)
+                raise
             if resume is not None:
                 return await loop.resume(
                     resume.checkpoint, resume.messages,
@@ -306,7 +319,10 @@ class JobSession:
             if c.delegated_by is None and c.expert.key == job.coordinator_expert_key
         ]
         if not coordinator:
-            raise ConfigError(f"job {job_id} has no checkpoint of its coordinator to continue")
+            raise ConfigError(
+                f"job {job_id} has no checkpoint of its coordinator to continue (it stopped "
+                "before its first step ended); start a new job instead"
+            )
         return coordinator[-1]
 
     # --- the job's files -------------------------------------------------------------------
@@ -320,6 +336,11 @@ class JobSession:
                 raise ConfigError(f"job {job_id}: job.json cannot be read: {error}") from error
         elif self.request.continue_job:
             raise ConfigError(f"job {job_id} not found in {self.store.jobs_dir}")
+        if previous is not None and not self.request.continue_job:
+            raise ConfigError(
+                f"job {job_id} already exists in {self.store.jobs_dir}; continue it with "
+                "--continue-job, or choose a new --job-id"
+            )
         job = Job(
             id=job_id,
             status="running",
@@ -333,6 +354,14 @@ class JobSession:
         )
         self.store.write_job(job)
         return job
+
+    def _last_step(self, job: Job) -> int:
+        """The job's last step: job.json says it once the job closed cleanly, its
+        checkpoints say it when the runtime was killed before that."""
+        if not self.request.continue_job:
+            return job.total_steps
+        steps = [c.step_number for c in self.store.list_checkpoints(job.id)]
+        return max([job.total_steps, *steps])
 
     def _close_job(self, job: Job, outcome: RunOutcome | None) -> None:
         status: JobStatus = _JOB_STATUS[outcome.status] if outcome else "stoppedByError"

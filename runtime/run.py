@@ -72,6 +72,11 @@ EMPTY_REPLY_NUDGE = (
     "Your last reply had no text and no tool call. Call a tool, or answer with text to finish."
 )
 DEFAULT_MAX_TOKENS = 64_000
+INTERRUPTED = CheckpointError(
+    name="RunInterrupted",
+    message="the run was interrupted (SIGTERM/SIGINT) and stopped",
+    is_retryable=True,
+)
 CONTEXT_WINDOW_TOKENS = 200_000
 
 
@@ -211,7 +216,9 @@ class RunLoop:
             )
         return await self._loop(new_messages)
 
-    def stop_before_start(self, error: SkillError, resumed: Checkpoint | None) -> RunOutcome:
+    def stop_before_start(
+        self, error: CheckpointError, resumed: Checkpoint | None
+    ) -> RunOutcome:
         """End a run whose skills could not start: a start event, then a stop by error
         with a checkpoint (the resumed one's history, or none)."""
         p = self.params
@@ -230,9 +237,7 @@ class RunLoop:
             StartRun.model_validate({**self._base(), "initialCheckpoint": checkpoint,
                                      "inputMessages": []})
         )
-        return self._stop_by_error(
-            CheckpointError(name="SkillError", message=str(error), is_retryable=False)
-        )
+        return self._stop_by_error(error)
 
     async def _loop(self, inputs: list[AnyMessage]) -> RunOutcome:
         step_inputs: list[AnyMessage] = inputs
@@ -245,13 +250,7 @@ class RunLoop:
         except _StepFailed as failure:
             return self._stop_by_error(failure.error)
         except asyncio.CancelledError:
-            self._stop_by_error(
-                CheckpointError(
-                    name="RunInterrupted",
-                    message="the run was interrupted (SIGTERM/SIGINT) and stopped",
-                    is_retryable=True,
-                )
-            )
+            self._stop_by_error(INTERRUPTED)
             raise
         except Exception as error:  # the top of a run: a bug must still end it cleanly
             logger.exception("the run failed unexpectedly")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +11,12 @@ from runtime.config import (
     BASE_SKILL_NAME,
     ExpertConfig,
     InteractiveSkill,
+    LoadedConfig,
     McpSseSkill,
     McpStdioSkill,
     SkillConfig,
 )
+from runtime.errors import ConfigError
 from runtime.events import Event
 from runtime.skills.skill import Skill, ToolDefinition
 
@@ -84,3 +87,27 @@ def _builtin(config: SkillConfig, context: SkillContext) -> Skill:
     pick = getattr(config, "pick", [])
     omit = getattr(config, "omit", [])
     return BuiltinSkill(context.workspace, pick=pick, omit=omit)
+
+
+def check_skills(loaded: LoadedConfig, expert_key: str) -> None:
+    """Check, before anything starts or is written, what can be known without starting a
+    server: each stdio skill's command line and its ``requiredEnv``, for the Expert and
+    every Expert it may delegate to."""
+    from runtime.skills.mcp.command import server_command, server_environment
+
+    pending, seen = [expert_key], set()
+    while pending:
+        key = pending.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        expert = loaded.expert(key)
+        for name, config in expert.effective_skills().items():
+            if name == BASE_SKILL_NAME or not isinstance(config, McpStdioSkill):
+                continue
+            try:
+                server_command(key, name, config)
+                server_environment(key, name, config.required_env, os.environ)
+            except ConfigError as error:
+                raise ConfigError(f"{loaded.path}: {error}") from error
+        pending.extend(expert.delegates)

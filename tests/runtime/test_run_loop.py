@@ -4,6 +4,8 @@ built-in skill."""
 import json
 from pathlib import Path
 
+import pytest
+
 from runtime.checkpoint import Checkpoint
 from tests.runtime.harness import Project
 
@@ -243,3 +245,91 @@ def test_tool_arguments_that_are_not_valid_unicode_do_not_crash_the_run(
     call = result.of("callTools")[0]
     assert call.tool_calls[0].args["path"] == "bad\ufffd.txt"
     assert call.new_message.contents[0].args["path"] == "bad\ufffd.txt"
+
+
+def test_a_workspace_that_is_a_file_is_a_usage_error(project: Project) -> None:
+    target = project.root / "not-a-folder"
+    target.write_text("x")
+    result = project.run(DONE, "--workspace", str(target))
+    assert result.code == 2
+    assert "is a file" in result.stderr
+
+
+def test_an_env_file_that_is_not_utf8_is_a_usage_error(project: Project) -> None:
+    bad = project.root / "bad.env"
+    bad.write_bytes(b"FOO=1\n\xff=2\n")
+    result = project.run(DONE, "--env-path", str(bad))
+    assert result.code == 2
+    assert "bad.env" in result.stderr and "UTF-8" in result.stderr
+
+
+def test_a_missing_api_key_is_reported_before_any_job_is_written(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.cli import main
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    code = main(["run", "worker", "hi", "--config", str(project.config),
+                 "--workspace", str(project.workspace)])
+    assert code == 2
+    assert not (project.workspace / "perstack").exists()
+
+
+def test_a_missing_required_variable_is_reported_before_any_job_is_written(
+    tmp_path: Path,
+) -> None:
+    from tests.runtime.harness import make_project
+
+    project = make_project(tmp_path, """
+[experts."worker"]
+instruction = "x"
+delegates = ["helper"]
+[experts."helper"]
+instruction = "y"
+[experts."helper".skills."needs-token"]
+type = "mcpStdioSkill"
+command = "true"
+requiredEnv = ["PERSTACK_TEST_SURELY_UNSET"]
+""")
+    result = project.run(DONE)
+    assert result.code == 2
+    assert "PERSTACK_TEST_SURELY_UNSET" in result.stderr and str(project.config) in result.stderr
+    assert not (project.workspace / "perstack").exists()
+
+
+def test_reusing_a_job_id_without_continue_is_refused(project: Project) -> None:
+    assert project.run(DONE, "--job-id", "nightly").code == 0
+    again = project.run(DONE, "--job-id", "nightly")
+    assert again.code == 2
+    assert "already exists" in again.stderr
+
+
+def test_continue_after_a_kill_goes_on_from_the_last_checkpointed_step(
+    project: Project,
+) -> None:
+    import json as _json
+    import os
+    import signal
+    import time
+
+    look = {"tool_use": [{"name": "listDirectory", "input": {"path": "."}}]}
+    slow = {"tool_use": [{"name": "exec", "input": {
+        "command": "sh", "args": ["-c", "echo $$ > sleeper.pid; exec sleep 30"], "env": {},
+        "cwd": ".", "stdout": True, "stderr": True}}]}
+    process = project.spawn(project.args("worker", "go", project.script([look, look, slow])))
+    assert process.stdout is not None
+    calls = 0
+    for line in process.stdout:
+        if _json.loads(line)["type"] == "callTools":
+            calls += 1
+            if calls == 3:
+                break
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=20)
+    # A runtime killed with SIGKILL cannot stop its exec child: the container's removal
+    # does that in production; here the test does.
+    os.kill(int((project.workspace / "sleeper.pid").read_text()), signal.SIGKILL)
+    result = project.run([{"text": "resumed"}], "--continue", query="go on")
+    assert result.code == 0, result.stderr
+    assert result.of("startRun")[0].step_number == 3  # steps 1 and 2 were checkpointed
