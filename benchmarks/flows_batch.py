@@ -99,8 +99,9 @@ def _report(results: list, wall: float, concurrency: int, flow_runs: list[float]
             f"Prefect overhead per execution:       {statistics.median(overhead):7.2f} s median,"
             f" {max(overhead):.2f} s max (flow-run time minus the execution inside it)"
         )
+    beyond_ideal = (wall - sum(own) / concurrency) * concurrency / len(results)
     print(
-        f"Prefect + batch overhead per execution: {(wall - sum(own) / concurrency) * concurrency / len(results):.2f} s "
+        f"Prefect + batch overhead per execution: {beyond_ideal:.2f} s "
         "((wall - ideal) x concurrency / executions)"
     )
 

@@ -34,8 +34,8 @@ SLOW_SCRIPT = [{"stream_error": {"type": "overloaded_error", "message": "Overloa
 SLOW_ENV = {"PERSTACK_RETRY_BASE_DELAY_MS": "60000"}
 
 # Prefect's clients keep pooled connections to the test server per event loop; when a
-# test's loop closes, the pool's sockets (and their transports) are collected unclosed. Those warnings, and only
-# those, are Prefect's and not ours.
+# test's loop closes, the pool's sockets (and their transports) are collected unclosed.
+# Those warnings, and only those, are Prefect's and not ours.
 PREFECT_SOCKETS = pytest.mark.filterwarnings(
     "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning",
     "ignore:unclosed <socket.socket:ResourceWarning",
