@@ -36,7 +36,3 @@ class ExecutionFailedError(FlowsError):
 
 class BatchInputError(FlowsError, ValueError):
     """A batch file or parameter that cannot be read, with where and what to change."""
-
-
-class QueryTooLargeError(FlowsError, ValueError):
-    """A query longer than the runtime's command line can carry."""

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import docker.errors
 from pydantic import BaseModel
 
-from flows.errors import InfrastructureError, QueryTooLargeError
+from flows.errors import InfrastructureError
 from flows.launcher import (
     EngineUnavailableError,
     ImageMissingError,
@@ -56,8 +56,9 @@ BACKSTOP_MARGIN_SECONDS = 30.0
 # Linux caps one command-line argument at 32 pages (MAX_ARG_STRLEN), the NUL included.
 MAX_QUERY_BYTES = 32 * 4096 - 1
 # Where the scripted model's replies go inside the workspace (the container sees nothing
-# else of the host).
+# else of the host), and a query too large for the command line (`--query-file`).
 SCRIPT_IN_WORKSPACE = ".perstack-script.json"
+QUERY_IN_WORKSPACE = ".perstack-query.txt"
 ANTHROPIC_DOMAIN = "api.anthropic.com"
 DEFAULT_IMAGE = "perstack-runtime:latest"
 # The runtime image's non-root user (Dockerfile: PERSTACK_UID); seeded files are handed
@@ -153,6 +154,9 @@ def prepare_workspace(plan: ExecutionPlan, mode: RunMode) -> Path:
     if plan.provider == "scripted" and plan.script is not None:
         shutil.copyfile(plan.script, workspace / SCRIPT_IN_WORKSPACE)
         copied.append(workspace / SCRIPT_IN_WORKSPACE)
+    if query_by_file(plan.query):
+        (workspace / QUERY_IN_WORKSPACE).write_text(plan.query, encoding="utf-8")
+        copied.append(workspace / QUERY_IN_WORKSPACE)
     if mode == "container" and os.geteuid() == 0:
         for path in copied:
             _hand_to_container_user(path)
@@ -165,15 +169,9 @@ def _hand_to_container_user(path: Path) -> None:
         os.chown(item, int(uid), int(gid), follow_symlinks=False)
 
 
-def check_query(query: str) -> None:
-    size = len(query.encode())
-    if size > MAX_QUERY_BYTES:
-        # TODO(#6): a query-file option in `perstack run`, so queries over 128 KiB can run.
-        raise QueryTooLargeError(
-            f"the query is {size} bytes; `perstack run` takes it as one argument, which Linux "
-            f"caps at {MAX_QUERY_BYTES} bytes: shorten it or put the material in the "
-            "workspace and refer to it"
-        )
+def query_by_file(query: str) -> bool:
+    """Whether ``query`` is too large for a command-line argument and goes by file."""
+    return len(query.encode()) > MAX_QUERY_BYTES
 
 
 def runtime_args(plan: ExecutionPlan, script_path: str | None) -> tuple[str, ...]:
@@ -195,7 +193,6 @@ async def execute(
     """Run ``plan`` once. Raises ``InfrastructureError`` when it could not run at all
     (worth retrying); any way the run itself ends is a result. Cancelling the awaiting
     task stops the container or process and removes the container."""
-    check_query(plan.query)
     workspace = await asyncio.to_thread(prepare_workspace, plan, mode)
     capture = plan.captures / f"{plan.user}-{new_id()}"
     tally = Tally(plan.expert)
@@ -252,12 +249,14 @@ async def _in_container(
 ) -> LaunchResult:
     anthropic = plan.provider != "scripted"
     domains = [ANTHROPIC_DOMAIN, *plan.extra_domains] if anthropic else list(plan.extra_domains)
+    by_file = query_by_file(plan.query)
+    query_args = ("--query-file", f"/workspace/{QUERY_IN_WORKSPACE}") if by_file else ()
     spec = LaunchSpec.for_expert(
         plan.expert,
-        plan.query,
+        None if by_file else plan.query,
         workspace=workspace,
         capture_dir=capture,
-        runtime_args=runtime_args(plan, f"/workspace/{SCRIPT_IN_WORKSPACE}"),
+        runtime_args=runtime_args(plan, f"/workspace/{SCRIPT_IN_WORKSPACE}") + query_args,
         image=plan.image,
         env=dict(plan.env),
         env_from_host=("ANTHROPIC_API_KEY",) if anthropic else (),
@@ -284,7 +283,11 @@ def process_args(plan: ExecutionPlan, workspace: Path) -> list[str]:
     """`perstack` arguments of a local run; paths absolute, as the process may run
     anywhere."""
     script = str(plan.script.resolve()) if plan.script is not None else None
-    args = ["run", plan.expert, plan.query, "--workspace", str(workspace)]
+    if query_by_file(plan.query):
+        query = ["--query-file", str(workspace / QUERY_IN_WORKSPACE)]
+    else:
+        query = [plan.query]
+    args = ["run", plan.expert, *query, "--workspace", str(workspace)]
     if plan.config is not None:
         args += ["--config", str(plan.config.resolve())]
     return args + list(runtime_args(plan, script))

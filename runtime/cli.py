@@ -52,7 +52,14 @@ def _positive_int(text: str) -> int:
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expert", help="the Expert's key in perstack.toml")
-    parser.add_argument("query", help="what to ask the Expert")
+    parser.add_argument(
+        "query", nargs="?", help="what to ask the Expert (or give --query-file)"
+    )
+    parser.add_argument(
+        "--query-file", metavar="PATH",
+        help="read the query from this UTF-8 file ('-': standard input), for queries too "
+        "large for a command-line argument",
+    )
     parser.add_argument("--config", help="path to perstack.toml (default: nearest one)")
     parser.add_argument(
         "--workspace", help="folder the Expert works in and checkpoints go to (default: .)"
@@ -142,6 +149,19 @@ def _continued_job(args: argparse.Namespace, workspace: Path) -> str | None:
     return latest
 
 
+def _query(args: argparse.Namespace) -> str:
+    if (args.query is None) == (args.query_file is None):
+        raise ConfigError("give the query either as an argument or with --query-file, once")
+    if args.query_file is None:
+        return str(args.query)
+    try:
+        if args.query_file == "-":
+            return sys.stdin.read()
+        return Path(args.query_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--query-file {args.query_file}: cannot read it ({error})") from None
+
+
 def _workspace(given: str | None) -> Path:
     workspace = Path(given or ".").resolve()
     if workspace.exists() and not workspace.is_dir():
@@ -161,7 +181,7 @@ def _request(args: argparse.Namespace) -> ExecutionRequest:
     return ExecutionRequest(
         loaded=loaded,
         expert_key=args.expert,
-        query=args.query,
+        query=_query(args),
         workspace=workspace,
         provider=args.provider,
         model=args.model,

@@ -120,7 +120,7 @@ class LaunchSpec:
     def for_expert(
         cls,
         expert: str,
-        query: str,
+        query: str | None,
         *,
         workspace: Path,
         capture_dir: Path,
@@ -129,9 +129,11 @@ class LaunchSpec:
         **options: Any,
     ) -> LaunchSpec:
         """An execution of the runtime image: ``perstack run ... EXPERT QUERY``, with the
-        job id decided here so the launcher's events and the runtime's share it."""
+        job id decided here so the launcher's events and the runtime's share it. ``query``
+        None: ``runtime_args`` carry ``--query-file``."""
         job = job_id or new_id()
-        args = (expert, query, "--job-id", job, *runtime_args)
+        query_arg = () if query is None else (query,)
+        args = (expert, *query_arg, "--job-id", job, *runtime_args)
         return cls(workspace=workspace, capture_dir=capture_dir, args=args, job_id=job, **options)
 
     def resolved_env(self) -> dict[str, str]:

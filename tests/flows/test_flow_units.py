@@ -4,11 +4,9 @@ artifacts, queries by reference."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-import pytest
-
-from flows.errors import QueryTooLargeError
-from flows.execution import MAX_QUERY_BYTES, ExecutionResult, check_query
+from flows.execution import MAX_QUERY_BYTES, ExecutionResult
 from flows.logs import describe
 from flows.query import INLINE_QUERY_BYTES, by_reference, read_query
 from flows.tally import Tally
@@ -79,10 +77,17 @@ def test_small_queries_travel_inline_and_large_ones_as_a_file(tmp_path):
     assert by_reference(large, tmp_path) == (None, path)  # same content, same file
 
 
-def test_a_query_too_long_for_a_command_line_is_refused_before_anything_starts():
-    check_query("é" * (MAX_QUERY_BYTES // 2))
-    with pytest.raises(QueryTooLargeError, match="bytes"):
-        check_query("x" * (MAX_QUERY_BYTES + 1))
+def test_a_query_too_long_for_a_command_line_goes_to_the_runtime_as_a_file(tmp_path):
+    from flows.execution import ExecutionPlan, process_args, query_by_file
+
+    assert not query_by_file("é" * (MAX_QUERY_BYTES // 2))
+    large = "x" * (MAX_QUERY_BYTES + 1)
+    assert query_by_file(large)
+    plan = ExecutionPlan(expert="e", query=large, user="u", workspaces=tmp_path,
+                         captures=tmp_path / "captures")
+    args = process_args(plan, tmp_path / "ws")
+    assert large not in args
+    assert args[args.index("--query-file") + 1].endswith(".perstack-query.txt")
 
 
 def test_the_run_summary_says_how_it_ended_and_where_its_files_are():
@@ -114,3 +119,23 @@ def test_the_run_summary_says_how_it_ended_and_where_its_files_are():
     assert text.startswith("# e for u: failed")
     assert "stopRunByError" in text and "APIError: boom" in text and "`job1`" in text
     assert "_no final answer_" in text
+
+
+def test_a_query_too_large_for_the_command_line_runs_to_completion(tmp_path):
+    import asyncio
+
+    from flows.execution import ExecutionPlan, execute
+
+    repo = Path(__file__).resolve().parents[2]
+    example = repo / "examples" / "support-report"
+    script = tmp_path / "script.json"
+    script.write_text('[{"text": "read it all"}]')
+    large = "Please triage. " + "x" * (MAX_QUERY_BYTES + 10)
+    plan = ExecutionPlan(
+        expert="support-analyst", query=large, user="bigquery", workspaces=tmp_path / "ws",
+        captures=tmp_path / "captures", config=example / "perstack.toml",
+        seed=example / "workspace", mode="process", provider="scripted", script=script,
+    )
+    result = asyncio.run(execute(plan, "process"))
+    assert result.outcome == "completed", result.reason
+    assert result.final_text == "read it all"

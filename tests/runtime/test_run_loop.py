@@ -1,12 +1,15 @@
 """The agent loop's rules, through `perstack run` with the scripted provider and the real
 built-in skill."""
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
 import pytest
 
 from runtime.checkpoint import Checkpoint
+from runtime.events import parse_event
 from tests.runtime.harness import Project
 
 DONE = [{"tool_use": [{"name": "attemptCompletion", "input": {}}]}, {"text": "All done."}]
@@ -333,3 +336,24 @@ def test_continue_after_a_kill_goes_on_from_the_last_checkpointed_step(
     result = project.run([{"text": "resumed"}], "--continue", query="go on")
     assert result.code == 0, result.stderr
     assert result.of("startRun")[0].step_number == 3  # steps 1 and 2 were checkpointed
+
+
+def test_a_query_can_come_from_a_file_when_it_is_too_large_for_an_argument(
+    project: Project,
+) -> None:
+    from runtime.cli import main
+
+    query = "triage: " + "é" * 200_000
+    path = project.root / "query.txt"
+    path.write_text(query, encoding="utf-8")
+    args = project.args("worker", "ignored", project.script(DONE))
+    args.remove("ignored")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([*args, "--query-file", str(path)]) == 0
+    events = [parse_event(line) for line in out.getvalue().splitlines()]
+    start = next(e for e in events if e.type == "startRun")
+    assert start.input_messages[-1].contents[0].text == query  # type: ignore[union-attr]
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main([*args[:2], "both", *args[2:], "--query-file", str(path)]) == 2
+        assert main(args) == 2
