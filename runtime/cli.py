@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -24,6 +23,7 @@ from runtime.config import find_config, load_config, load_env_files
 from runtime.errors import ConfigError, PerstackError
 from runtime.executor import ExecutionRequest, execute
 from runtime.hardening import make_undumpable
+from runtime.signals import until_signalled
 from runtime.storage import WorkspaceStore
 from runtime.version import RUNTIME_VERSION
 
@@ -214,27 +214,10 @@ async def _run(args: argparse.Namespace) -> int:
 
         request.listeners.append(HumanDisplay(sys.stdout))
         stdout = None
-    task = asyncio.current_task()
-    assert task is not None
-    received: list[int] = []
-
-    def stop(signum: int) -> None:
-        logger.warning("received %s: stopping the run", signal.Signals(signum).name)
-        received.append(signum)
-        task.cancel()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        outcome = await execute(request, stdout)
-    except asyncio.CancelledError:
-        if not received:
-            raise
-        return 128 + received[0]
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    outcome, signum = await until_signalled(execute(request, stdout), "run")
+    if outcome is None:
+        assert signum is not None
+        return 128 + signum
     return _EXIT_BY_STATUS.get(outcome.status, EXIT_ERROR)
 
 

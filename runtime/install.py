@@ -3,9 +3,7 @@ perstack.lock next to the config (format: ``runtime.lockfile``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from runtime.config import ExpertConfig, LoadedConfig
 from runtime.events import Event, SkillConnected, SkillStderr
 from runtime.ids import now_ms
 from runtime.lockfile import LockedExpert, Lockfile, config_hash, lockfile_path, write_lockfile
+from runtime.signals import until_signalled
 from runtime.skills.factory import SkillContext, build_skills
 from runtime.skills.manager import SkillManager
 from runtime.skills.skill import ToolDefinition
@@ -52,28 +51,8 @@ async def install(loaded: LoadedConfig, *, progress: Progress | None = None) -> 
 async def install_until_signalled(loaded: LoadedConfig, *, progress: Progress | None = None) -> int:
     """``install`` for the CLI: SIGTERM and SIGINT stop it cleanly, every server it started
     closed. Returns 0, or 128 + the signal's number."""
-    task = asyncio.current_task()
-    assert task is not None
-    received: list[int] = []
-
-    def stop(signum: int) -> None:
-        logger.warning("received %s: stopping the install", signal.Signals(signum).name)
-        received.append(signum)
-        task.cancel()
-
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        await install(loaded, progress=progress)
-    except asyncio.CancelledError:
-        if not received:
-            raise
-        return 128 + received[0]
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-    return 0
+    _, signum = await until_signalled(install(loaded, progress=progress), "install")
+    return 0 if signum is None else 128 + signum
 
 
 async def collect_tool_definitions(
@@ -86,14 +65,9 @@ async def collect_tool_definitions(
     skills = build_skills(key, expert, context)
     manager = SkillManager(skills, emit=_log_event, job_id=INSTALL_ID, run_id=INSTALL_ID)
     try:
-        # Every start ends (each is bounded) before the closing below: none is left half-open.
-        results = await asyncio.gather(
-            *(manager.start(skill) for skill in skills), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        manager.index_tools()  # a tool name offered twice fails here, as in a run
+        # Every start ends (each is bounded) before the closing below: none is left
+        # half-open. A tool name offered twice fails here, as in a run.
+        await manager.start_eager(lambda skill: True)
         return manager.tool_definitions()
     finally:
         await manager.close()

@@ -154,10 +154,10 @@ class RunLoop:
 
     # --- the loop ---------------------------------------------------------------------
 
-    async def start(self, instruction: InstructionMessage, query: str) -> RunOutcome:
-        """A fresh run: the instruction and the user's query, at the Job's next step."""
+    def _initial_checkpoint(self) -> Checkpoint:
+        """The ``init`` checkpoint of a new run, at the Job's next step."""
         p = self.params
-        checkpoint = Checkpoint(
+        return Checkpoint(
             job_id=p.job_id,
             run_id=p.run_id,
             status="init",
@@ -167,6 +167,10 @@ class RunLoop:
             context_window=CONTEXT_WINDOW_TOKENS,
             context_window_usage=0.0,
         )
+
+    async def start(self, instruction: InstructionMessage, query: str) -> RunOutcome:
+        """A fresh run: the instruction and the user's query, at the Job's next step."""
+        checkpoint = self._initial_checkpoint()
         inputs: list[AnyMessage] = [instruction, UserMessage(contents=[TextPart(text=query)])]
         self.checkpoint = checkpoint
         self._emit(
@@ -221,17 +225,11 @@ class RunLoop:
     ) -> RunOutcome:
         """End a run whose skills could not start: a start event, then a stop by error
         with a checkpoint (the resumed one's history, or none)."""
-        p = self.params
-        checkpoint = Checkpoint(
-            job_id=p.job_id,
-            run_id=p.run_id,
-            status="init",
-            step_number=self._steps.next(),
-            delegated_by=p.delegated_by,
-            expert={"key": p.expert_key, "name": p.expert_name, "version": p.expert_version},
-            messages=list(resumed.messages) if resumed else [],
-            usage=resumed.usage if resumed else Usage(),
-        )
+        checkpoint = self._initial_checkpoint()
+        if resumed is not None:
+            checkpoint = checkpoint.model_copy(
+                update={"messages": list(resumed.messages), "usage": resumed.usage}
+            )
         self.checkpoint = checkpoint
         self._emit(
             StartRun.model_validate({**self._base(), "initialCheckpoint": checkpoint,

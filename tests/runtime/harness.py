@@ -88,3 +88,35 @@ WORKER_TOML = """
 [experts."worker"]
 instruction = "Do what you are asked with the tools."
 """
+
+
+# A coordinator with two delegates (one of them delegating again), a plain worker, and an
+# Expert with an interactive tool.
+TEAM_TOML = """
+[experts."lead"]
+instruction = "Coordinate."
+delegates = ["helper", "checker"]
+
+[experts."helper"]
+description = "Answers arithmetic"
+instruction = "Answer."
+delegates = ["checker"]
+
+[experts."checker"]
+description = "Checks answers"
+instruction = "Check."
+
+[experts."worker"]
+instruction = "Do what you are asked with the tools."
+
+[experts."asker"]
+instruction = "Ask the user when unsure."
+
+[experts."asker".skills."human"]
+type = "interactiveSkill"
+description = "Ask the person running you"
+
+[experts."asker".skills."human".tools."askUser"]
+description = "Ask the user a question"
+inputJsonSchema = '{"type":"object","properties":{"question":{"type":"string"}}}'
+"""

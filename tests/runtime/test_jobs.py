@@ -6,33 +6,7 @@ from pathlib import Path
 import pytest
 
 from runtime.checkpoint import Checkpoint, Job
-from tests.runtime.harness import REPO, Project, make_project
-
-TEAM_TOML = """
-[experts."lead"]
-instruction = "Coordinate."
-delegates = ["helper", "checker"]
-
-[experts."helper"]
-description = "Answers arithmetic"
-instruction = "Answer."
-delegates = ["checker"]
-
-[experts."checker"]
-description = "Checks answers"
-instruction = "Check."
-
-[experts."asker"]
-instruction = "Ask the user when unsure."
-
-[experts."asker".skills."human"]
-type = "interactiveSkill"
-description = "Ask the person running you"
-
-[experts."asker".skills."human".tools."askUser"]
-description = "Ask the user a question"
-inputJsonSchema = '{"type":"object","properties":{"question":{"type":"string"}}}'
-"""
+from tests.runtime.harness import REPO, TEAM_TOML, Project, make_project
 
 DONE = [{"tool_use": [{"name": "attemptCompletion", "input": {}}]}]
 

@@ -13,38 +13,10 @@ import pytest
 
 from runtime.cli import main
 from tests.reference import RECORDINGS
-from tests.runtime.harness import REPO, Project, make_project
+from tests.runtime.harness import REPO, TEAM_TOML, Project, make_project
 
 SHARED = RECORDINGS
 
-TEAM_TOML = """
-[experts."lead"]
-instruction = "Coordinate."
-delegates = ["helper", "checker"]
-
-[experts."helper"]
-description = "Answers arithmetic"
-instruction = "Answer."
-delegates = ["checker"]
-
-[experts."checker"]
-description = "Checks answers"
-instruction = "Check."
-
-[experts."worker"]
-instruction = "Do what you are asked with the tools."
-
-[experts."asker"]
-instruction = "Ask the user when unsure."
-
-[experts."asker".skills."human"]
-type = "interactiveSkill"
-description = "Ask the person running you"
-
-[experts."asker".skills."human".tools."askUser"]
-description = "Ask the user a question"
-inputJsonSchema = '{"type":"object","properties":{"question":{"type":"string"}}}'
-"""
 
 LOOK = {"tool_use": [{"name": "listDirectory", "input": {"path": "."}}]}
 DONE = [{"tool_use": [{"name": "attemptCompletion", "input": {}}]}, {"text": "All done."}]

@@ -33,6 +33,7 @@ from typing import Any
 from runtime.skills.builtin.files import Args
 from runtime.skills.builtin.outcomes import ToolFailure
 from runtime.skills.builtin.paths import Workspace
+from runtime.skills.environment import LOADER_ENV_NAMES, MINIMAL_ENV_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -52,42 +53,9 @@ _PROC_FD_AVAILABLE = os.path.isdir("/proc/self/fd")
 
 NO_OUTPUT = "Command executed successfully, but produced no output."
 
-PASSED_THROUGH = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "TERM",
-    "LANG",
-    "LANGUAGE",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "TMPDIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
-PROTECTED = frozenset(
-    {
-        "PATH",
-        "HOME",
-        "SHELL",
-        "NODE_PATH",
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "DYLD_INSERT_LIBRARIES",
-        "DYLD_LIBRARY_PATH",
-        "NODE_OPTIONS",
-        "PYTHONPATH",
-        "PERL5LIB",
-        "RUBYLIB",
-    }
-)
+PASSED_THROUGH = MINIMAL_ENV_NAMES
+# A call may not set these: the loader's variables, and where programs and home are.
+PROTECTED = LOADER_ENV_NAMES | {"PATH", "HOME", "SHELL"}
 
 
 class ExecArgs(Args):

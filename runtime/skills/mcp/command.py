@@ -22,45 +22,17 @@ from collections.abc import Mapping
 
 from runtime.config import McpStdioSkill
 from runtime.errors import ConfigError
+from runtime.skills.environment import LOADER_ENV_NAMES, MINIMAL_ENV_NAMES
 
+# The package managers' caches, so that `npx`/`uvx` servers find what they installed.
 BASE_ENV_NAMES: tuple[str, ...] = (
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "TERM",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "TMPDIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
+    *MINIMAL_ENV_NAMES,
     "XDG_CACHE_HOME",
     "NPM_CONFIG_CACHE",
     "NPM_CONFIG_PREFIX",
     "UV_CACHE_DIR",
 )
-# Variables that change how every program loads or resolves code: a skill may not ask for
-# them, since a value meant for the runtime would silently alter the server.
-PROTECTED_ENV_NAMES = frozenset(
-    {
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "DYLD_INSERT_LIBRARIES",
-        "DYLD_LIBRARY_PATH",
-        "NODE_OPTIONS",
-        "PYTHONPATH",
-        "PYTHONHOME",
-        "PERL5LIB",
-        "RUBYLIB",
-    }
-)
+PROTECTED_ENV_NAMES = LOADER_ENV_NAMES
 
 
 def _where(expert_key: str, skill_name: str) -> str:
