@@ -16,7 +16,13 @@ def read_query(query: str | None, query_file: Path | None) -> str:
     if (query is None) == (query_file is None):
         raise ValueError("give exactly one of query and query_file")
     if query_file is not None:
-        return query_file.read_text(encoding="utf-8")
+        try:
+            return query_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(
+                f"query file {query_file.name} cannot be read ({error.__class__.__name__}: "
+                f"{getattr(error, 'strerror', None) or error}); give a readable UTF-8 file"
+            ) from error
     assert query is not None
     return query
 

@@ -9,6 +9,7 @@ happened.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import textwrap
 import threading
@@ -304,3 +305,13 @@ def _pump(source: Any, target: Any) -> None:
         pass
     with contextlib.suppress(OSError):
         target.shutdown(1)  # SHUT_WR: the other side sees the end of this direction
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collect_prefect_garbage(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Prefect's clients leave pooled sockets behind per closed event loop (see
+    flow_harness.PREFECT_SOCKETS). Collect them at the end of each flow test module, where
+    that module's filters apply, not in whichever test the collector happens to run next."""
+    yield
+    if request.module.__name__.rsplit(".", 1)[-1].startswith("test_flow_"):
+        gc.collect()

@@ -23,11 +23,11 @@ async def test_a_batch_with_one_failing_execution_completes_the_rest(tmp_path):
     from flows.batch_input import BatchItem
 
     large = "Triage the tickets. " + "x" * 20_000  # over the inline limit: by reference
-    too_large = "y" * 200_000  # over what a command line can carry: this one fails
+    missing = tmp_path / "missing-query.txt"  # a query file that is not there: fails
     items = [
         BatchItem(user="alice", query="Triage the tickets"),
         BatchItem(user="bob", query=large),
-        BatchItem(user="carol", query=too_large),
+        BatchItem(user="carol", query_file=missing),
     ]
     state = await batch(
         h.EXPERT,
@@ -44,7 +44,7 @@ async def test_a_batch_with_one_failing_execution_completes_the_rest(tmp_path):
     outcomes = {row["user"]: row["outcome"] for row in summary.rows}
     assert outcomes == {"alice": "completed", "bob": "completed", "carol": "notRun"}
     carol = next(r for r in summary.rows if r["user"] == "carol")
-    assert "bytes" in carol["error"]
+    assert "missing-query.txt" in carol["error"]
     artifacts = await h.artifacts_of(state.state_details.flow_run_id)
     (table,) = [a for a in artifacts if a.key == "batch-support-analyst"]
     assert table.type == "table" and "carol" in str(table.data)
