@@ -30,7 +30,7 @@ from flows.execution import (
     Mode,
     choose_mode,
 )
-from flows.ingest import ingest_paths
+from flows.ingest import ingest_after_run, trace_paths
 from flows.run_expert import run_expert
 
 # Between the first wave's flow-run creations (see ``batch``).
@@ -148,13 +148,12 @@ async def batch(
 
 async def _ingest_by_user(results: list[ExecutionResult], dataset: Path | None) -> None:
     """One ingest per user, so every row carries its user (the runtime does not know it)."""
-    jobs: dict[str, list[Path]] = {}
+    traces: dict[str, list[Path]] = {}
     for result in results:
-        job = Path(result.workspace) / "perstack" / "jobs" / result.job_id
-        if job.exists():
-            jobs.setdefault(result.user, []).append(job)
-    for user, paths in sorted(jobs.items()):
-        await ingest_paths(paths, dataset, user)
+        traces.setdefault(result.user, []).extend(trace_paths(result))
+    for user, paths in sorted(traces.items()):
+        if paths:
+            await ingest_after_run(paths, dataset, user)
 
 
 def _slug(text: str) -> str:

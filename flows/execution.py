@@ -209,12 +209,17 @@ async def execute(
         run = _from_launch(launched)
     else:
         run = await _as_process(plan, workspace, capture, follow)
+    reason = run.reason
+    if run.outcome.value != "completed" and tally.error is None:
+        # Nothing in the events says why (the runtime refused to start, say): its stderr does.
+        said = _stderr_tail(Path(run.stderr_path))
+        reason = f"{reason}: {said}" if said else reason
     return ExecutionResult(
         expert=plan.expert,
         user=plan.user,
         mode=mode,
         outcome=run.outcome.value,
-        reason=run.reason,
+        reason=reason,
         exit_code=run.exit_code,
         stop=tally.stop,
         final_text=tally.final_text,
@@ -230,6 +235,21 @@ async def execute(
         duration_ms=round((time.monotonic() - began) * 1000, 1),
         run_ms=run.run_ms,
     )
+
+
+# How much of the end of a failed run's stderr goes into its reason.
+STDERR_TAIL_BYTES = 2048
+
+
+def _stderr_tail(path: Path) -> str:
+    """The last line a failed runtime wrote on stderr (its own error message)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - STDERR_TAIL_BYTES))
+            lines = handle.read().decode("utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
 
 
 def _from_launch(result: LaunchResult) -> ProcessResult:

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from analytics import IngestReport, default_root, ingest
 from flows.alerts import notify_failure
+from flows.execution import ExecutionResult
 
 
 @task(name="ingest", cache_policy=NO_CACHE, persist_result=False)
@@ -35,6 +36,28 @@ async def ingest_paths(
         report.rows,
     )
     return report
+
+
+def trace_paths(result: ExecutionResult) -> list[Path]:
+    """What one execution left to audit: its job folder in the workspace, and the captured
+    stream, which alone holds the launcher's events (container status, proxy decisions,
+    an outcome decided outside the container). The same event in both lands once."""
+    paths = [Path(result.workspace) / "perstack" / "jobs" / result.job_id]
+    if result.events_path:
+        paths.append(Path(result.events_path))
+    return [path for path in paths if path.exists()]
+
+
+async def ingest_after_run(paths: list[Path], dataset: Path | None, user: str) -> None:
+    """Ingest right after executions. A failure here (the catalog busy, a bad file) is
+    logged, never turned into a failed execution: the scheduled ingest picks it up."""
+    try:
+        await ingest_paths(paths, dataset, user)
+    except Exception as error:  # noqa: BLE001 - the run's own outcome must stand
+        get_run_logger().error(
+            "ingesting the run's trace failed (%s: %s); the next ingest will pick it up",
+            type(error).__name__, error,
+        )
 
 
 @flow(name="ingest", on_failure=[notify_failure], persist_result=False)

@@ -40,7 +40,7 @@ from flows.execution import (
     choose_mode,
     execute,
 )
-from flows.ingest import ingest_paths
+from flows.ingest import ingest_after_run, trace_paths
 from flows.logs import log_event
 from flows.query import read_query
 
@@ -147,8 +147,7 @@ async def run_expert(
         description=f"{expert} for {user}: {result.outcome}",
     )
     if ingest:
-        paths = [Path(result.workspace) / "perstack" / "jobs" / result.job_id]
-        await ingest_paths([p for p in paths if p.exists()], dataset, user)
+        await ingest_after_run(trace_paths(result), dataset, user)
     if not result.ok:
         raise ExecutionFailedError(result)
     return result

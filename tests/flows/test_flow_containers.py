@@ -45,6 +45,19 @@ async def test_a_run_in_a_container_completes_and_its_container_is_gone(docker_c
     logs = await h.flow_run_logs(state.state_details.flow_run_id)
     assert any("container runtime running" in line for line in logs)
     assert _containers_of(docker_client, state.state_details.flow_run_id) == []
+    # The audit holds the launcher's events too (they exist only in the captured stream).
+    from analytics import Dataset, open_catalog, run
+
+    con = open_catalog(Dataset(tmp_path / "audit"))
+    try:
+        (count,) = run(
+            con,
+            "select count(*) from events "
+            "where type = 'dockerContainerStatus' and user_name = 'alice'",
+        ).rows[0]
+    finally:
+        con.close()
+    assert count >= 2  # starting, running, stopped…
 
 
 async def test_a_container_that_outlives_its_timeout_ends_the_flow_and_is_removed(

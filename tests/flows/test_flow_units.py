@@ -139,3 +139,20 @@ def test_a_query_too_large_for_the_command_line_runs_to_completion(tmp_path):
     result = asyncio.run(execute(plan, "process"))
     assert result.outcome == "completed", result.reason
     assert result.final_text == "read it all"
+
+
+def test_a_runtime_that_refuses_to_start_says_why_in_the_reason(tmp_path):
+    import asyncio
+
+    from flows.execution import ExecutionPlan, execute
+
+    repo = Path(__file__).resolve().parents[2]
+    example = repo / "examples" / "support-report"
+    plan = ExecutionPlan(
+        expert="no-such-expert", query="hi", user="dora", workspaces=tmp_path / "ws",
+        captures=tmp_path / "captures", config=example / "perstack.toml", mode="process",
+        provider="scripted", script=example / "script.json",
+    )
+    result = asyncio.run(execute(plan, "process"))
+    assert result.outcome != "completed"
+    assert "no Expert named 'no-such-expert'" in result.reason
