@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analytics.dataset import Dataset, Touched, write_atomic
+from analytics.derive import QUIET
 from analytics.errors import PricesFileError
 from analytics.schemas import TABLES
 
@@ -70,6 +71,7 @@ def refresh_catalog(
     """
     con = duckdb.connect(str(dataset.catalog_path))
     try:
+        con.execute(QUIET)
         _prepare(con)
         for statement in _view_statements(dataset):
             con.execute(statement)
@@ -122,6 +124,7 @@ def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
         with dataset.locked():
             refresh_catalog(dataset)
     con = duckdb.connect(str(dataset.catalog_path), read_only=True)
+    con.execute(QUIET)
     _prepare(con)
     if prices is not None:
         _load_prices(con, prices, temporary=True)

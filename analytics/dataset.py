@@ -50,7 +50,8 @@ LOCK_TIMEOUT_S = 600.0
 _LOCK_POLL_S = 0.2
 _ROW_GROUP_ROWS = 128 * 1024
 _COMPRESSION = "zstd"
-_COMPRESSION_LEVEL = 3
+# Level 1 is faster than 3 and, on event JSON, no larger (measured for #7).
+_COMPRESSION_LEVEL = 1
 # Long free text compresses well but never repeats exactly: dictionaries only cost there.
 # Nor do columns unique per row (ids, hashes, line numbers, millisecond times).
 _NO_DICTIONARY = {
@@ -312,8 +313,11 @@ def _sorted(values: pa.ChunkedArray) -> pa.Array:
 def _without(table: pa.Table, key: tuple[str, ...], existing: pa.Array) -> pa.Table:
     if len(existing) == 0:
         return table
-    seen = pc.is_in(key_array(table, key), value_set=existing)
-    return table.filter(pc.invert(pc.fill_null(seen, False)))
+    seen = pc.fill_null(pc.is_in(key_array(table, key), value_set=existing), False)
+    if not pc.any(seen).as_py():
+        # Filtering would copy every column (the raw payloads too) to drop nothing.
+        return table
+    return table.filter(pc.invert(seen))
 
 
 def _days(table: pa.Table, column: str) -> pa.Array:

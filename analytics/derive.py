@@ -31,6 +31,8 @@ _EVENT_COLUMNS = [
     "source_file",
     "raw",
 ]
+# DuckDB draws a progress bar on stdout during long statements; stdout belongs to events.
+QUIET = "SET enable_progress_bar = false"
 DERIVED = ("tool_calls", "tool_results", "checkpoints", "messages", "jobs", "run_settings")
 
 
@@ -49,6 +51,7 @@ def derive(
     user_name)}`` documents of the batch."""
     con = duckdb.connect()
     try:
+        con.execute(QUIET)
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         con.register("batch_events", events.select(_EVENT_COLUMNS))

@@ -101,13 +101,20 @@ def _split_lines(data: bytes, first_line: int) -> tuple[pa.Array, pa.Array]:
     return pc.filter(lines, keep), pc.filter(numbers, keep)
 
 
+_EDGE_BYTES = pa.array([b" ", b"\r", b"\t", b"\f", b"\v"], pa.binary())
+
+
 def _has_edge_whitespace(lines: pa.Array) -> bool:
     """True when a line starts or ends with whitespace (CRLF files, indented lines)."""
-    edges = pa.array([" ", "\r", "\t", "\f", "\v"])
-    last = pc.utf8_slice_codeunits(lines, -1)
-    first = pc.utf8_slice_codeunits(lines, 0, 1)
+    # Byte slices, not code-unit slices (those decode every line): the edge characters are
+    # ASCII, and no byte of a multi-byte UTF-8 character is ASCII.
+    as_bytes = lines.cast(pa.large_binary())
+    last = pc.binary_slice(as_bytes, -1)
+    first = pc.binary_slice(as_bytes, 0, 1)
     return bool(
-        pc.any(pc.or_(pc.is_in(last, value_set=edges), pc.is_in(first, value_set=edges))).as_py()
+        pc.any(
+            pc.or_(pc.is_in(last, value_set=_EDGE_BYTES), pc.is_in(first, value_set=_EDGE_BYTES))
+        ).as_py()
     )
 
 

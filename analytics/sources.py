@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -102,7 +102,7 @@ def discover(paths: Iterable[Path]) -> list[SourceFile]:
     return [_stat(path, kind) for path, kind in sorted(found.items())]
 
 
-def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Iterator[Batch]:
+def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Generator[Batch, None, None]:
     """Batches of at most about ``chunk_bytes`` of input each."""
     batch = Batch()
     pending_events: list[tuple[SourceFile, bytes]] = []
