@@ -9,7 +9,6 @@ line number while every good line around it is kept.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -131,8 +130,9 @@ def _read_fast(data: bytes, lines: pa.Array) -> pa.Table | None:
     longest = pc.max(pc.binary_length(lines)).as_py() or 0
     block = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, 2 * longest + 1024))
     try:
+        # A BufferReader hands the reader slices of ``data``; a BytesIO would copy each block.
         table = pj.read_json(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=pj.ReadOptions(block_size=block),
             parse_options=_PARSE_OPTIONS,
         )
@@ -177,7 +177,7 @@ def _read_chunk(raws: list[str]) -> pa.Table | None:
     data = "\n".join(raws).encode()
     try:
         table = pj.read_json(
-            io.BytesIO(data),
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=pj.ReadOptions(block_size=max(_MIN_BLOCK_BYTES, 2 * len(data) + 1024)),
             parse_options=_PARSE_OPTIONS,
         )
