@@ -128,7 +128,16 @@ def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
     _prepare(con)
     if prices is not None:
         _load_prices(con, prices, temporary=True)
+    _confine(con, dataset)
     return con
+
+
+def _confine(con: Any, dataset: Dataset) -> None:
+    """From here on the connection reads the dataset's files and nothing else: ad hoc SQL
+    cannot read other files (``read_text('/etc/shadow')``), write any (``COPY … TO``),
+    install extensions or reach the network. It cannot be switched back on."""
+    con.execute(f"SET allowed_directories = [{_quote(str(dataset.root) + '/')}]")
+    con.execute("SET enable_external_access = false")
 
 
 def resolve_prices(dataset: Dataset, prices: Path | None) -> Path:

@@ -102,3 +102,17 @@ def test_data_option_may_follow_the_command(tmp_path: Path) -> None:
     assert audit("ingest", str(stream), "--data", data).returncode == 0
     counted = audit("query", "SELECT count(*) AS n FROM events", "--format", "csv", "--data", data)
     assert counted.stdout == "n\n2\n"
+
+
+def test_ad_hoc_sql_reads_the_dataset_and_nothing_else(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", data, "ingest", str(stream)).returncode == 0
+    assert audit("--data", data, "query", "SELECT count(*) FROM events").returncode == 0
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read me")
+    read = audit("--data", data, "query", f"SELECT * FROM read_text('{secret}')")
+    assert read.returncode == 2 and "do not read me" not in read.stdout
+    target = tmp_path / "written.csv"
+    write = audit("--data", data, "query", f"COPY (SELECT 1) TO '{target}'")
+    assert write.returncode == 2 and not target.exists()
