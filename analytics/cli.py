@@ -13,7 +13,7 @@ from analytics.dataset import DATA_ENV, Dataset, default_root
 from analytics.errors import AnalyticsError
 from analytics.ingest import ingest
 from analytics.output import FORMATS, render
-from analytics.queries import named_queries, run
+from analytics.queries import named_queries, resolve, run
 
 USAGE = f"""\
 perstack-audit [--data DIR] ingest PATH... [--user NAME]
@@ -97,10 +97,26 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None) -> int:
         "seconds": round(report.seconds, 3),
     }
     print(json.dumps(summary))
+    quarantined = report.rows.get("quarantine", 0)
+    if quarantined:
+        print(
+            f"perstack-audit: {quarantined} line(s) could not be read and were quarantined; "
+            "see them with: perstack-audit query 'SELECT * FROM quarantine'",
+            file=sys.stderr,
+        )
     return 0
 
 
 def _query(dataset: Dataset, query: str, fmt: str, prices: Path | None) -> int:
+    resolve(query)  # an unknown query name is reported before anything else
+    if not dataset.root.is_dir():
+        # A mistyped --data would otherwise answer every question with "0 rows".
+        print(
+            f"perstack-audit: there is no dataset at {dataset.root}; ingest into it first "
+            "or check --data / PERSTACK_AUDIT_DATA",
+            file=sys.stderr,
+        )
+        return 2
     con = open_catalog(dataset, prices)
     try:
         result = run(con, query)

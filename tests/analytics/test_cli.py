@@ -70,6 +70,8 @@ def test_unknown_query_and_bad_sql_exit_2_with_a_message(tmp_path: Path) -> None
     unknown = audit("--data", data, "query", "runs_by_outcom")
     assert unknown.returncode == 2
     assert "runs_by_outcome" in unknown.stderr
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", data, "ingest", str(stream)).returncode == 0
     bad = audit("--data", data, "query", "SELECT nope FROM events")
     assert bad.returncode == 2
     assert "nope" in bad.stderr
@@ -116,3 +118,10 @@ def test_ad_hoc_sql_reads_the_dataset_and_nothing_else(tmp_path: Path) -> None:
     target = tmp_path / "written.csv"
     write = audit("--data", data, "query", f"COPY (SELECT 1) TO '{target}'")
     assert write.returncode == 2 and not target.exists()
+
+
+def test_a_query_on_a_dataset_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    missing = audit("--data", str(tmp_path / "typo"), "query", "runs_by_outcome")
+    assert missing.returncode == 2
+    assert "no dataset" in missing.stderr
+    assert not (tmp_path / "typo").exists()
