@@ -23,6 +23,8 @@ class BatchItem(BaseModel):
     def _one_query(self) -> BatchItem:
         if (self.query is None) == (self.query_file is None):
             raise ValueError("give exactly one of query and query_file")
+        if self.query is not None and not self.query.strip():
+            raise ValueError("the query is empty: write what the Expert should do")
         return self
 
 
@@ -33,9 +35,10 @@ def read_items(path: Path) -> list[BatchItem]:
     if path.suffix == ".jsonl":
         rows = _jsonl_rows(path)
     elif path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as file:
+        # utf-8-sig: spreadsheets save CSV with a byte-order mark before the header.
+        with path.open(newline="", encoding="utf-8-sig") as file:
             rows = [
-                (n, {k: v for k, v in r.items() if v})
+                (n, {k: v for k, v in r.items() if v and v.strip()})
                 for n, r in enumerate(csv.DictReader(file), 2)
             ]
     else:

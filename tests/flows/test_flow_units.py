@@ -156,3 +156,22 @@ def test_a_runtime_that_refuses_to_start_says_why_in_the_reason(tmp_path):
     result = asyncio.run(execute(plan, "process"))
     assert result.outcome != "completed"
     assert "no Expert named 'no-such-expert'" in result.reason
+
+
+def test_batch_files_refuse_empty_queries_and_accept_a_spreadsheets_csv(tmp_path):
+    import pytest
+
+    from flows.batch_input import read_items
+    from flows.errors import BatchInputError
+
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text('{"user": "alice", "query": "   "}\n')
+    with pytest.raises(BatchInputError, match=r"blank.jsonl:1: .*query is empty"):
+        read_items(blank)
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes("user,query\r\nalice,Triage the tickets\r\n".encode("utf-8-sig"))
+    assert [(i.user, i.query) for i in read_items(excel)] == [("alice", "Triage the tickets")]
+    empty_cell = tmp_path / "empty.csv"
+    empty_cell.write_text("user,query\nbob,\n")
+    with pytest.raises(BatchInputError, match=r"empty.csv:2"):
+        read_items(empty_cell)
