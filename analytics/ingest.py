@@ -110,10 +110,12 @@ def _read_ahead(batches: Generator[Batch, None, None]) -> Generator[Batch, None,
         batches.close()
 
 
-# TODO(#7): ingestion measures 2.0x to 2.9x pyarrow.json.read_json of the same bytes (goal
-# 1.5x): the derivations re-read the JSON of checkpoints and tool events in DuckDB, and
-# one ingest of a single run into ten million events takes about 5 s (key look-ups and
-# whole-snapshot rewrites).
+# TODO(#7): ingestion of 1M events measures 2.2x to 2.5x pyarrow.json.read_json of the
+# same bytes (goal 1.5x; medians, 2 cores). It costs about 17 s of CPU to the reader's
+# 9 to 12: parsing about 7 (the reader with our schema 4.3, splitting lines 1), the DuckDB
+# derivations about 5 (they parse the JSON of checkpoints and tool events again),
+# dedupe, Parquet and the catalog the rest. One ingest of a single run into ten million
+# events takes about 6 s (key look-ups and whole-snapshot rewrites).
 def _write_batch(
     dataset: Dataset, batch: Batch, user: str | None, report: IngestReport
 ) -> tuple[list[str], list[str]]:
