@@ -160,25 +160,44 @@ def _with_provenance(table: pa.Table, user: str | None, now: pa.Scalar) -> pa.Ta
 
 
 _REQUIRED = (("event_id", "id"), ("type", "type"), ("ts", "timestamp"))
+# Accepted event times, UTC epoch milliseconds: from the epoch (some streams and tests use
+# small counters) up to 2100-01-01. Past that a value is not a time in milliseconds (e.g.
+# microseconds): its day cannot be a partition folder, and one such row broke the dataset.
+TS_MIN_MS = 0
+TS_MAX_MS = 4_102_444_800_000
 
 
 def _split_invalid(events: pa.Table) -> tuple[pa.Table, list[Quarantined]]:
-    """Events without an id, type or timestamp cannot be keyed or placed: quarantine them."""
+    """Events without an id, type or a timestamp in range cannot be keyed or placed."""
     missing = None
     for column, _ in _REQUIRED:
         null = pc.is_null(events.column(column))
         missing = null if missing is None else pc.or_(missing, null)
-    if missing is None or not pc.any(missing).as_py():
+    bad_ts = _ts_out_of_range(events)
+    invalid = bad_ts if missing is None else pc.or_(missing, bad_ts)
+    if not pc.any(invalid).as_py():
         return events, []
-    bad = events.filter(missing)
+    bad = events.filter(invalid)
+    # As integers: an out-of-range time has no Python datetime.
+    bad = bad.set_column(bad.schema.get_field_index("ts"), "ts", bad.column("ts").cast(pa.int64()))
     quarantined = []
     for row in bad.select(
         ["source_file", "source_line", "raw", "event_id", "type", "ts"]
     ).to_pylist():
         absent = [field for column, field in _REQUIRED if row[column] is None]
-        reason = f"event has no {' and no '.join(absent)}"
+        reason = (
+            f"event has no {' and no '.join(absent)}"
+            if absent
+            else f"timestamp out of range (accepted: {TS_MIN_MS} to {TS_MAX_MS} ms since epoch)"
+        )
         quarantined.append(Quarantined(row["source_file"], row["source_line"], reason, row["raw"]))
-    return events.filter(pc.invert(missing)), quarantined
+    return events.filter(pc.invert(invalid)), quarantined
+
+
+def _ts_out_of_range(events: pa.Table) -> pa.ChunkedArray:
+    ms = events.column("ts").cast(pa.int64())
+    outside = pc.or_(pc.less(ms, TS_MIN_MS), pc.greater_equal(ms, TS_MAX_MS))
+    return pc.fill_null(outside, False)
 
 
 def _quarantine_table(rows: list[Quarantined], user: str | None, now: pa.Scalar) -> pa.Table:

@@ -310,3 +310,26 @@ def test_snapshots_are_updated_for_what_each_ingest_touched(
         )
         assert differ == [{"n": 0}], name
     assert not (data_dir / "_state" / "touched.json").exists()
+
+
+def test_out_of_range_timestamps_are_quarantined_and_the_dataset_stays_usable(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    good = {"type": "startRun", "id": "ok", "timestamp": 1700000000123}
+    bad = [
+        {"type": "startRun", "id": "us", "timestamp": 1700000000123 * 1000},
+        {"type": "startRun", "id": "huge", "timestamp": 10**18},
+        {"type": "startRun", "id": "neg", "timestamp": -5},
+    ]
+    ingest([write_jsonl(tmp_path / "a.jsonl", [good, *bad])], data_dir)
+    later = {"type": "startRun", "id": "later", "timestamp": 1700000000999}
+    ingest([write_jsonl(tmp_path / "b.jsonl", [later])], data_dir)
+    assert query("SELECT event_id FROM events ORDER BY event_id") == [
+        {"event_id": "later"},
+        {"event_id": "ok"},
+    ]
+    rows = query("SELECT line_number, reason FROM quarantine ORDER BY line_number")
+    assert [r["line_number"] for r in rows] == [2, 3, 4]
+    assert all(r["reason"].startswith("timestamp out of range") for r in rows)
+    folders = {p.name for p in (data_dir / "events").iterdir()}
+    assert folders == {"day=2023-11-14"}
