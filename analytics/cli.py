@@ -10,7 +10,7 @@ from pathlib import Path
 
 from analytics.catalog import open_catalog
 from analytics.dataset import DATA_ENV, Dataset, default_root
-from analytics.errors import AnalyticsError
+from analytics.errors import AnalyticsError, DatasetPathError
 from analytics.ingest import ingest
 from analytics.output import FORMATS, render
 from analytics.queries import named_queries, resolve, run
@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "query":
             return _query(dataset, args.query, args.format, args.prices)
         return _list()
-    except (AnalyticsError, FileNotFoundError) as error:
+    except (AnalyticsError, OSError) as error:
+        # Bad input (a missing path, an unwritable dataset folder) is a message, never a
+        # traceback; OSError's text names the file.
         print(f"perstack-audit: {error}", file=sys.stderr)
         return 2
 
@@ -97,6 +99,8 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None) -> int:
         "seconds": round(report.seconds, 3),
     }
     print(json.dumps(summary))
+    for skipped in report.skipped:
+        print(f"perstack-audit: skipped {skipped}", file=sys.stderr)
     quarantined = report.rows.get("quarantine", 0)
     if quarantined:
         print(
@@ -109,6 +113,8 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None) -> int:
 
 def _query(dataset: Dataset, query: str, fmt: str, prices: Path | None) -> int:
     resolve(query)  # an unknown query name is reported before anything else
+    if dataset.root.exists() and not dataset.root.is_dir():
+        raise DatasetPathError(str(dataset.root))
     if not dataset.root.is_dir():
         # A mistyped --data would otherwise answer every question with "0 rows".
         print(

@@ -18,6 +18,17 @@ class DatasetLockedError(AnalyticsError):
         self.lock_path = lock_path
 
 
+class DatasetPathError(AnalyticsError):
+    """The dataset path exists but is not a folder."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path}: the dataset must be a folder, but this is a file; pass another --data "
+            "(or PERSTACK_AUDIT_DATA)"
+        )
+        self.path = path
+
+
 class UnknownQueryError(AnalyticsError):
     """A query name that is neither a named audit query nor SQL."""
 

@@ -31,6 +31,7 @@ from analytics.dataset import (
     save_touched,
 )
 from analytics.derive import DERIVED, derive, doc_table
+from analytics.errors import DatasetPathError
 from analytics.schemas import QUARANTINE, TABLES
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
 
@@ -46,6 +47,8 @@ class IngestReport:
     bytes_read: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # "path: why" for each file passed over (also in quarantine as line 0).
+    skipped: list[str] = field(default_factory=list)
 
     def add(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
@@ -62,8 +65,12 @@ def ingest(
     """Ingest files and folders into the dataset at ``root``; unchanged files are skipped."""
     started = time.perf_counter()
     dataset = Dataset(root)
+    if dataset.root.exists() and not dataset.root.is_dir():
+        raise DatasetPathError(str(dataset.root))
     report = IngestReport()
-    sources = discover(paths)
+    found = discover(paths)
+    sources = found.sources
+    report.skipped = [f"{s.path}: {s.reason}" for s in found.skipped]
     with dataset.locked():
         seen = dataset.load_seen_files()
         touched = load_touched(dataset)
@@ -79,6 +86,12 @@ def ingest(
                 report.files_read += len(batch.finished)
                 report.bytes_read += batch.bytes_read
                 dataset.save_seen_files(seen)
+                report.skipped += [
+                    f"{q.source_file}: {q.reason}" for q in batch.quarantined if q.line_number == 0
+                ]
+        if found.skipped:
+            quarantine = Batch(quarantined=[s.quarantined() for s in found.skipped])
+            _write_batch(dataset, quarantine, user, report)
         if refresh:
             refresh_catalog(dataset, touched=None if touched.empty else touched)
             save_touched(dataset, Touched())

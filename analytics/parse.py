@@ -39,6 +39,9 @@ _COMMON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+TOO_DEEP = "invalid JSON: nested too deeply to read"
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A line that could not become an event row, or was kept with a caveat."""
@@ -204,6 +207,9 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
         obj = json.loads(raw)
     except ValueError as error:
         rejected.append(Rejected(number, f"invalid JSON: {error}", raw))
+        return None
+    except RecursionError:
+        rejected.append(Rejected(number, TOO_DEEP, raw))
         return None
     if not isinstance(obj, dict):
         rejected.append(Rejected(number, f"not a JSON object but {type(obj).__name__}", raw))

@@ -10,17 +10,19 @@ Kinds, by where a file sits (never by what its name claims about the event insid
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import pyarrow as pa
 
-from analytics.parse import Parsed, Rejected, empty_table, parse_jsonl
+from analytics.parse import TOO_DEEP, Parsed, Rejected, empty_table, parse_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,25 @@ class Quarantined:
     line_number: int
     reason: str
     raw: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not read, and why (it goes to quarantine as line 0)."""
+
+    path: str
+    reason: str
+
+    def quarantined(self) -> Quarantined:
+        return Quarantined(self.path, 0, f"file skipped: {self.reason}", "")
+
+
+@dataclass
+class Found:
+    """What ``discover`` found: the files to read and those it had to pass over."""
+
+    sources: list[SourceFile]
+    skipped: list[Skipped]
 
 
 @dataclass
@@ -83,40 +104,113 @@ def classify(path: Path) -> Kind | None:
     return None
 
 
-def discover(paths: Iterable[Path]) -> list[SourceFile]:
-    """Every ingestible file under the given files and folders, in a stable order."""
+def discover(paths: Iterable[Path]) -> Found:
+    """Every ingestible file under the given files and folders, in a stable order.
+
+    Only regular files are read (a FIFO would block the ingest forever); symlinks inside a
+    folder are not followed (they may loop, or point out of a workspace).
+    """
     found: dict[Path, Kind] = {}
+    skipped: list[Skipped] = []
     for path in paths:
-        if path.is_dir():
-            for file in _walk(path):
-                kind = classify(file)
-                if kind == "jsonl" and not _looks_like_events(file):
-                    logger.info("%s: first line is not an event; skipped", file)
-                    continue
-                if kind is not None:
-                    found[file] = kind
-        elif path.exists():
-            found[path.resolve()] = classify(path) or "jsonl"
-        else:
+        if not os.path.lexists(path):
             raise FileNotFoundError(f"{path}: no such file or folder to ingest")
-    return [_stat(path, kind) for path, kind in sorted(found.items())]
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError) as error:
+            skipped.append(Skipped(str(path), f"cannot resolve the path ({error})"))
+            continue
+        if real.is_dir():
+            _discover_folder(real, found, skipped)
+        elif _is_regular(real, skipped):
+            found[real] = classify(path) or "jsonl"
+    sources = []
+    for path, kind in sorted(found.items()):
+        try:
+            sources.append(_stat(path, kind))
+        except OSError as error:
+            skipped.append(Skipped(str(path), f"cannot read it ({error.strerror or error})"))
+    for item in skipped:
+        logger.warning("%s: %s", item.path, item.reason)
+    return Found(sources, skipped)
+
+
+def _discover_folder(root: Path, found: dict[Path, Kind], skipped: list[Skipped]) -> None:
+    for file in _walk(root, skipped):
+        kind = classify(file)
+        if kind is None:
+            continue
+        if file.is_symlink():
+            skipped.append(
+                Skipped(str(file), "symlink inside a folder (name its target to ingest it)")
+            )
+            continue
+        if not _is_regular(file, skipped):
+            continue
+        if kind == "jsonl":
+            try:
+                events = _looks_like_events(file)
+            except OSError as error:
+                skipped.append(Skipped(str(file), f"cannot read it ({error.strerror or error})"))
+                continue
+            if not events:
+                logger.info("%s: first line is not an event; skipped", file)
+                continue
+        found[file] = kind
+
+
+def _is_regular(path: Path, skipped: list[Skipped]) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        skipped.append(Skipped(str(path), f"cannot read it ({error.strerror or error})"))
+        return False
+    if not stat.S_ISREG(mode):
+        skipped.append(Skipped(str(path), "not a regular file (e.g. a FIFO or device)"))
+        return False
+    return True
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a file for reading, refusing anything but a regular file without blocking on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Generator[Batch, None, None]:
-    """Batches of at most about ``chunk_bytes`` of input each."""
+    """Batches of at most about ``chunk_bytes`` of input each.
+
+    A file that cannot be read is quarantined (line 0) and left unfinished, so that the
+    next ingest tries it again.
+    """
     batch = Batch()
     pending_events: list[tuple[SourceFile, bytes]] = []
     for source in sources:
         if source.kind == "jsonl":
-            for chunk_batch, last in _read_jsonl(source, chunk_bytes):
-                _merge(batch, chunk_batch)
-                if last:
-                    batch.finished.append(source)
-                if batch.bytes_read >= chunk_bytes:
-                    yield _flush(batch, pending_events)
-                    batch, pending_events = Batch(), []
+            try:
+                for chunk_batch, last in _read_jsonl(source, chunk_bytes):
+                    _merge(batch, chunk_batch)
+                    if last:
+                        batch.finished.append(source)
+                    if batch.bytes_read >= chunk_bytes:
+                        yield _flush(batch, pending_events)
+                        batch, pending_events = Batch(), []
+            except OSError as error:
+                _unreadable(batch, source, error)
             continue
-        data = source.path.read_bytes()
+        try:
+            with open_regular(source.path) as handle:
+                data = handle.read()
+        except OSError as error:
+            _unreadable(batch, source, error)
+            continue
         batch.bytes_read += len(data)
         if source.kind == "event":
             pending_events.append((source, data))
@@ -130,11 +224,22 @@ def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Generator[Batch
         yield _flush(batch, pending_events)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
+def _unreadable(batch: Batch, source: SourceFile, error: OSError) -> None:
+    skipped = Skipped(str(source.path), f"cannot read it ({error.strerror or error})")
+    logger.warning("%s: %s", skipped.path, skipped.reason)
+    batch.quarantined.append(skipped.quarantined())
+
+
+def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
+    """Files under ``root`` (already resolved), symlinked folders not followed."""
+
+    def unreadable(error: OSError) -> None:
+        skipped.append(Skipped(str(error.filename), f"cannot list it ({error.strerror})"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            yield Path(folder, name).resolve()
+            yield Path(folder, name)
 
 
 def _stat(path: Path, kind: Kind) -> SourceFile:
@@ -144,12 +249,12 @@ def _stat(path: Path, kind: Kind) -> SourceFile:
 
 def _looks_like_events(path: Path) -> bool:
     """False only for a JSONL file whose first line is an object without id and type."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         head = handle.read(_PROBE_BYTES)
     first = next((line for line in head.split(b"\n") if line.strip()), b"")
     try:
         obj = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return True
     return not (isinstance(obj, dict) and "id" not in obj and "type" not in obj)
 
@@ -159,7 +264,7 @@ def _looks_like_events(path: Path) -> bool:
 def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, bool]]:
     line = 1
     carry = b""
-    with open(source.path, "rb") as handle:
+    with open_regular(source.path) as handle:
         while True:
             block = handle.read(chunk_bytes)
             at_end = not block
@@ -205,6 +310,9 @@ def _add_doc(batch: Batch, source: SourceFile, data: bytes) -> None:
     except ValueError as error:
         batch.quarantined.append(Quarantined(str(source.path), 1, f"invalid JSON: {error}", text))
         return
+    except RecursionError:
+        batch.quarantined.append(Quarantined(str(source.path), 1, TOO_DEEP, text))
+        return
     if not isinstance(obj, dict):
         reason = f"not a JSON object but {type(obj).__name__}"
         batch.quarantined.append(Quarantined(str(source.path), 1, reason, text))
@@ -244,7 +352,7 @@ def _flush(batch: Batch, pending_events: list[tuple[SourceFile, bytes]]) -> Batc
 def _compact(body: bytes) -> bytes:
     try:
         return json.dumps(json.loads(body)).encode()
-    except ValueError:
+    except (ValueError, RecursionError):
         return body.replace(b"\n", b" ")
 
 
@@ -259,7 +367,7 @@ def _rescue(batch: Batch, source: str, rejected: Rejected) -> None:
         return
     try:
         obj, end = json.JSONDecoder().raw_decode(rejected.raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         obj, end = None, 0
     if not isinstance(obj, dict) or end == 0:
         batch.quarantined.append(Quarantined(source, 1, rejected.reason, rejected.raw))

@@ -125,3 +125,25 @@ def test_a_query_on_a_dataset_that_does_not_exist_says_so(tmp_path: Path) -> Non
     assert missing.returncode == 2
     assert "no dataset" in missing.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_data_pointing_at_a_file_exits_2_naming_it(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("")
+    stream = write_jsonl(tmp_path / "a.jsonl", [{"type": "startRun", "id": "e", "timestamp": 1}])
+    for args in (("ingest", str(stream)), ("query", "runs_by_outcome")):
+        result = audit("--data", str(not_a_folder), *args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"perstack-audit: {not_a_folder}: ")
+        assert "Traceback" not in result.stderr
+
+
+def test_skipped_files_are_named_on_stderr(tmp_path: Path) -> None:
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"type": "startRun", "id": "e", "timestamp": 1}])
+    os.mkfifo(folder / "pipe.jsonl")
+    result = audit("--data", str(tmp_path / "d"), "ingest", str(folder))
+    assert result.returncode == 0
+    assert f"perstack-audit: skipped {folder / 'pipe.jsonl'}: not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -333,3 +333,55 @@ def test_out_of_range_timestamps_are_quarantined_and_the_dataset_stays_usable(
     assert all(r["reason"].startswith("timestamp out of range") for r in rows)
     folders = {p.name for p in (data_dir / "events").iterdir()}
     assert folders == {"day=2023-11-14"}
+
+
+def test_a_line_nested_thousands_deep_is_quarantined_and_the_rest_ingested(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    good = {"type": "startRun", "id": "ok", "timestamp": 1700000000123}
+    # A string timestamp sends the line down the slow path, where json.loads recurses.
+    deep = '{"type": "x", "id": "d", "timestamp": "5", "a": ' + "[" * 100_000 + "]" * 100_000
+    path = write_jsonl(tmp_path / "a.jsonl", [good], extra=deep + "}\n")
+    ingest([path], data_dir)
+    assert query("SELECT event_id FROM events") == [{"event_id": "ok"}]
+    assert query("SELECT line_number, reason FROM quarantine") == [
+        {"line_number": 2, "reason": "invalid JSON: nested too deeply to read"}
+    ]
+
+
+def test_fifo_and_symlink_loop_in_a_folder_are_skipped_and_named(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    write_jsonl(folder / "good.jsonl", [{"type": "startRun", "id": "ok", "timestamp": 1}])
+    os.mkfifo(folder / "pipe.jsonl")  # reading it would block the ingest forever
+    (folder / "loop1.jsonl").symlink_to("loop2.jsonl")
+    (folder / "loop2.jsonl").symlink_to("loop1.jsonl")
+    report = ingest([folder], data_dir)
+    assert query("SELECT event_id FROM events") == [{"event_id": "ok"}]
+    skipped = {Path(s.split(": ")[0]).name for s in report.skipped}
+    assert skipped == {"pipe.jsonl", "loop1.jsonl", "loop2.jsonl"}
+    rows = query("SELECT source_file, line_number, reason FROM quarantine")
+    assert {(Path(r["source_file"]).name, r["line_number"]) for r in rows} == {
+        ("pipe.jsonl", 0),
+        ("loop1.jsonl", 0),
+        ("loop2.jsonl", 0),
+    }
+    assert all(r["reason"].startswith("file skipped: ") for r in rows)
+
+
+def test_a_file_that_fails_to_read_is_quarantined_and_read_again_next_time(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    good = write_jsonl(tmp_path / "a.jsonl", [{"type": "startRun", "id": "ok", "timestamp": 1}])
+    # A regular file whose read fails with EIO, even for root.
+    unreadable = Path("/proc/self/mem").resolve()
+    report = ingest([unreadable, good], data_dir)
+    assert report.files_read == 1
+    assert query("SELECT event_id FROM events") == [{"event_id": "ok"}]
+    (row,) = query("SELECT source_file, line_number, reason FROM quarantine")
+    assert (row["source_file"], row["line_number"]) == (str(unreadable), 0)
+    assert row["reason"].startswith("file skipped: cannot read it")
+    assert report.skipped == [f"{unreadable}: {row['reason']}"]
+    assert str(unreadable) not in Dataset(data_dir).load_seen_files()
