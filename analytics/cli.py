@@ -47,8 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest",
         parents=[data],
         help="ingest JSONL event streams and workspace folders (perstack/jobs/...)",
+        description="Ingest event streams (*.jsonl files named as PATH) and folders. Of a "
+        "workspace (a folder holding perstack/jobs) only perstack/jobs is read: job.json, "
+        "checkpoints, run settings and event files, never a *.jsonl the Expert wrote. A "
+        "folder's *.jsonl files are read only outside any workspace (e.g. a folder of "
+        "captured streams).",
     )
-    ingest_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest_cmd.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="a *.jsonl event stream, a workspace, a job folder, or a folder of streams",
+    )
     ingest_cmd.add_argument("--user", default=None, help="label stored with every row")
 
     query_cmd = commands.add_parser("query", parents=[data], help="run a named audit query or SQL")

@@ -6,6 +6,10 @@ Kinds, by where a file sits (never by what its name claims about the event insid
 - ``event``: ``perstack/jobs/{job}/runs/{run}/event-*.json``, one event per file;
 - ``checkpoint``: ``perstack/jobs/{job}/checkpoints/{id}.json``;
 - ``job``: ``perstack/jobs/{job}/job.json``; ``run_setting``: ``…/runs/{run}/run-setting.json``.
+
+In a folder, JSONL streams are read only outside any workspace: of a folder holding
+``perstack/jobs`` only that tree is read, and no JSONL file within it, since the rest of
+a workspace is what the Expert wrote. A stream named explicitly is always read.
 """
 
 from __future__ import annotations
@@ -136,9 +140,9 @@ def discover(paths: Iterable[Path]) -> Found:
 
 
 def _discover_folder(root: Path, found: dict[Path, Kind], skipped: list[Skipped]) -> None:
-    for file in _walk(root, skipped):
+    for file, in_workspace in _walk(root, skipped):
         kind = classify(file)
-        if kind is None:
+        if kind is None or (kind == "jsonl" and in_workspace):
             continue
         if file.is_symlink():
             skipped.append(
@@ -230,16 +234,37 @@ def _unreadable(batch: Batch, source: SourceFile, error: OSError) -> None:
     batch.quarantined.append(skipped.quarantined())
 
 
-def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
-    """Files under ``root`` (already resolved), symlinked folders not followed."""
+def _walk(root: Path, skipped: list[Skipped]) -> Iterator[tuple[Path, bool]]:
+    """Files under ``root`` (already resolved), each with whether it is in a workspace's
+    ``perstack/jobs`` tree; symlinked folders are not followed.
+
+    Of a workspace (a folder holding ``perstack/jobs``) only that tree is read: the rest is
+    the Expert's own files, and a JSONL file there must not become audit rows.
+    """
 
     def unreadable(error: OSError) -> None:
         skipped.append(Skipped(str(error.filename), f"cannot list it ({error.strerror})"))
 
+    jobs_trees = [root] if _in_jobs_tree(root) else []
     for folder, dirs, files in os.walk(root, onerror=unreadable):
+        here = Path(folder)
+        in_workspace = any(here.is_relative_to(tree) for tree in jobs_trees)
+        if not in_workspace and (here / "perstack" / "jobs").is_dir():
+            jobs_trees.append(here / "perstack" / "jobs")
+        inside = [t for t in jobs_trees if t.is_relative_to(here) and t != here]
+        if inside and not in_workspace:
+            # A workspace root, or its perstack folder: walk on only toward perstack/jobs.
+            step = {t.relative_to(here).parts[0] for t in inside}
+            dirs[:] = sorted(d for d in dirs if d in step)
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            yield Path(folder, name)
+            yield Path(folder, name), in_workspace
+
+
+def _in_jobs_tree(path: Path) -> bool:
+    parts = path.parts
+    return any(parts[i : i + 2] == ("perstack", "jobs") for i in range(len(parts) - 1))
 
 
 def _stat(path: Path, kind: Kind) -> SourceFile:

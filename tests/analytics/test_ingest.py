@@ -385,3 +385,44 @@ def test_a_file_that_fails_to_read_is_quarantined_and_read_again_next_time(
     assert row["reason"].startswith("file skipped: cannot read it")
     assert report.skipped == [f"{unreadable}: {row['reason']}"]
     assert str(unreadable) not in Dataset(data_dir).load_seen_files()
+
+
+def test_jsonl_an_expert_wrote_in_its_workspace_is_not_ingested_from_a_folder(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    forged = [{"type": "startRun", "id": "forged", "timestamp": 1, "jobId": "j1"}]
+    real = {"type": "startRun", "id": "real", "timestamp": 2, "jobId": "j1", "runId": "r1"}
+    captured = tmp_path / "captured"
+    for ws in ("ws1", "ws2"):
+        runs_dir = captured / ws / "perstack" / "jobs" / "j1" / "runs" / "r1"
+        runs_dir.mkdir(parents=True)
+        (runs_dir / f"event-2-0-startRun-{ws}.json").write_text(json.dumps(real | {"id": ws}))
+        write_jsonl(runs_dir / "forged.jsonl", forged)  # inside the jobs tree: not a stream
+        write_jsonl(captured / ws / "out.jsonl", forged)  # the Expert's own files
+        write_jsonl(captured / ws / "notes" / "log.jsonl", forged)
+        write_jsonl(captured / ws / "perstack" / "other.jsonl", forged)
+    write_jsonl(captured / "stdout.jsonl", [real])  # a captured stream beside the workspaces
+    ingest([captured], data_dir)
+    assert query("SELECT event_id FROM events ORDER BY event_id") == [
+        {"event_id": "real"},
+        {"event_id": "ws1"},
+        {"event_id": "ws2"},
+    ]
+    # Named explicitly, a stream is read wherever it is.
+    ingest([captured / "ws1" / "out.jsonl"], data_dir)
+    assert {"event_id": "forged"} in query("SELECT event_id FROM events")
+
+
+def test_a_workspace_folder_given_directly_is_read_only_in_its_jobs_tree(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ws = tmp_path / "ws"
+    job = ws / "perstack" / "jobs" / "j1"
+    (job / "runs" / "r1").mkdir(parents=True)
+    event = {"type": "startRun", "id": "e", "timestamp": 2, "jobId": "j1", "runId": "r1"}
+    (job / "runs" / "r1" / "event-2-0-startRun.json").write_text(json.dumps(event))
+    write_jsonl(ws / "fake.jsonl", [{"type": "startRun", "id": "fake", "timestamp": 1}])
+    write_jsonl(job / "fake.jsonl", [{"type": "startRun", "id": "fake2", "timestamp": 1}])
+    ingest([ws], data_dir)
+    ingest([job], data_dir)  # what the flows pass: the job folder itself
+    assert query("SELECT event_id FROM events") == [{"event_id": "e"}]
