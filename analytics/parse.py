@@ -28,6 +28,8 @@ _MIN_BLOCK_BYTES = 8 << 20
 _MAX_BLOCK_BYTES = (1 << 31) - 1
 # A failing buffer is retried in chunks of this many lines before going line by line.
 _FALLBACK_CHUNK_LINES = 1024
+# An event lacking one of these (or with the wrong type) cannot be keyed or placed in time.
+_REQUIRED_KEYS = ("id", "type", "timestamp")
 _COMMON_TYPES: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "type": str,
@@ -217,6 +219,12 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
     table = _read_chunk([raw])
     if table is not None:
         return table
+    # Without an id, type and timestamp of the right type the event cannot be kept: say so
+    # here, once, rather than "kept" now and dropped later.
+    wrong = [_wrong_type(obj, k) for k in _REQUIRED_KEYS if k in obj and not _has_type(obj, k)]
+    if wrong:
+        rejected.append(Rejected(number, f"event dropped: {'; '.join(wrong)}", raw))
+        return None
     # Valid JSON whose fields do not have the types we declare: keep the event with its
     # common columns (the raw payload still holds everything) and say what happened.
     common = {k: obj[k] for k in COMMON_PATHS if _has_type(obj, k)}
@@ -227,6 +235,11 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
     reason = "kept with common columns only: a field has an unexpected type"
     rejected.append(Rejected(number, reason, raw, kept=True))
     return table
+
+
+def _wrong_type(obj: dict[str, object], key: str) -> str:
+    expected = "an integer (epoch milliseconds)" if key == "timestamp" else "a string"
+    return f"{key} is {type(obj[key]).__name__}, not {expected}"
 
 
 def _has_type(obj: dict[str, object], key: str) -> bool:

@@ -394,7 +394,8 @@ def _rescue(batch: Batch, source: str, rejected: Rejected) -> None:
         obj, end = json.JSONDecoder().raw_decode(rejected.raw)
     except (ValueError, RecursionError):
         obj, end = None, 0
-    if not isinstance(obj, dict) or end == 0:
+    if not isinstance(obj, dict) or end == 0 or not rejected.raw[end:].strip():
+        # Nothing trailing: the event itself was refused, for the reason given.
         batch.quarantined.append(Quarantined(source, 1, rejected.reason, rejected.raw))
         return
     parsed = parse_jsonl(json.dumps(obj).encode())

@@ -426,3 +426,32 @@ def test_a_workspace_folder_given_directly_is_read_only_in_its_jobs_tree(
     ingest([ws], data_dir)
     ingest([job], data_dir)  # what the flows pass: the job folder itself
     assert query("SELECT event_id FROM events") == [{"event_id": "e"}]
+
+
+def test_events_dropped_for_a_wrongly_typed_id_type_or_timestamp_say_dropped_not_kept(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    odd = [
+        {"type": "startRun", "id": "s", "timestamp": "1700000000123"},
+        {"type": "startRun", "id": "f", "timestamp": 1700000000123.5},
+        {"type": 7, "id": "t", "timestamp": 1},
+        {"type": "startRun", "id": 8, "timestamp": 1},
+    ]
+    ingest([write_jsonl(tmp_path / "a.jsonl", odd)], data_dir)
+    runs = tmp_path / "perstack" / "jobs" / "j" / "runs" / "r"
+    runs.mkdir(parents=True)
+    (runs / "event-1-1-startRun.json").write_text(json.dumps(odd[0]))
+    ingest([runs], data_dir)
+    assert query("SELECT count(*) AS n FROM events") == [{"n": 0}]
+    rows = query("SELECT source_file, line_number, reason FROM quarantine ORDER BY source_file, 2")
+    assert [(Path(r["source_file"]).name, r["line_number"], r["reason"]) for r in rows] == [
+        ("a.jsonl", 1, "event dropped: timestamp is str, not an integer (epoch milliseconds)"),
+        ("a.jsonl", 2, "event dropped: timestamp is float, not an integer (epoch milliseconds)"),
+        ("a.jsonl", 3, "event dropped: type is int, not a string"),
+        ("a.jsonl", 4, "event dropped: id is int, not a string"),
+        (
+            "event-1-1-startRun.json",
+            1,
+            "event dropped: timestamp is str, not an integer (epoch milliseconds)",
+        ),
+    ]
