@@ -33,10 +33,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from analytics.derive import QUIET
 from analytics.errors import DatasetLockedError
 from analytics.schemas import TABLES, TableSpec
 
@@ -144,15 +146,17 @@ class Dataset:
 
     # --- appending rows ---------------------------------------------------------------
 
-    def existing_keys(self, spec: TableSpec, days: list[str] | None) -> pa.Array:
-        """The keys already stored, restricted to the given day folders when partitioned."""
-        if spec.day_column is not None and days is not None:
-            folder = self.table_dir(spec.name)
-            files = [f for d in days for f in _glob(str(folder / f"day={d}" / "*.parquet"))]
-        else:
-            files = [str(p) for p in self.files(spec.name)]
+    def existing_keys(self, spec: TableSpec, candidates: pa.Array | None = None) -> pa.Array:
+        """The keys already stored; with ``candidates``, only those of them that are.
+
+        Keys are unique across the whole table, not per day folder: the same event id with
+        another timestamp (so another day) is the same event.
+        """
+        files = [str(p) for p in self.files(spec.name)]
         if not files:
             return pa.array([], pa.string())
+        if candidates is not None:
+            return _stored_among(files, spec.key, candidates)
         table = pq.read_table(files, columns=list(spec.key), partitioning=None)
         return key_array(table, spec.key)
 
@@ -160,10 +164,10 @@ class Dataset:
         """The rows whose keys are neither repeated in ``table`` nor already stored."""
         table = table.select(spec.schema.names).cast(spec.schema)
         table = drop_duplicate_keys(table, spec.key)
-        days = None
-        if spec.day_column is not None:
-            days = sorted(pc.unique(_days(table, spec.day_column)).to_pylist())
-        return _without(table, spec.key, self.existing_keys(spec, days))
+        # Day-partitioned tables are the large ones: look up only this batch's keys, reading
+        # just the key columns of every day; the small tables are read whole.
+        candidates = key_array(table, spec.key) if spec.day_column is not None else None
+        return _without(table, spec.key, self.existing_keys(spec, candidates))
 
     def write(self, spec: TableSpec, table: pa.Table, batch_id: str) -> int:
         """Write rows already known to be new (see ``new_rows``); returns how many."""
@@ -308,6 +312,36 @@ def drop_duplicate_keys(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
 
 def _sorted(values: pa.ChunkedArray) -> pa.Array:
     return pc.take(values, pc.sort_indices(values))
+
+
+def _stored_among(files: list[str], key: tuple[str, ...], candidates: pa.Array) -> pa.Array:
+    """Which of ``candidates`` (as ``key_array`` makes them) the Parquet files hold."""
+    if len(candidates) == 0:
+        return pa.array([], pa.string())
+    parts = [f"coalesce(CAST({_ident(k)} AS VARCHAR), '')" for k in key]
+    expr = f"CAST({_ident(key[0])} AS VARCHAR)" if len(key) == 1 else _joined(parts)
+    con = duckdb.connect()
+    try:
+        con.execute(QUIET)
+        con.register("candidates", pa.table({"k": candidates}))
+        found = con.sql(
+            f"SELECT DISTINCT k FROM (SELECT {expr} AS k FROM "
+            "read_parquet($files, hive_partitioning = false)) "
+            "WHERE k IN (SELECT k FROM candidates)",
+            params={"files": files},
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return found.column("k").combine_chunks().cast(pa.string())
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _joined(parts: list[str]) -> str:
+    # The same unit separator as key_array.
+    return f"concat_ws(chr(31), {', '.join(parts)})"
 
 
 def _without(table: pa.Table, key: tuple[str, ...], existing: pa.Array) -> pa.Table:

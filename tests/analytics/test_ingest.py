@@ -455,3 +455,19 @@ def test_events_dropped_for_a_wrongly_typed_id_type_or_timestamp_say_dropped_not
             "event dropped: timestamp is str, not an integer (epoch milliseconds)",
         ),
     ]
+
+
+def test_a_duplicate_event_id_on_another_utc_day_is_stored_once(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    day_ms = 86_400_000
+    first = {"type": "startRun", "id": "same", "timestamp": 1700000000123}
+    again = first | {"timestamp": 1700000000123 + 3 * day_ms}
+    other = {"type": "startRun", "id": "other", "timestamp": 1700000000123 + 3 * day_ms}
+    ingest([write_jsonl(tmp_path / "a.jsonl", [first])], data_dir)
+    report = ingest([write_jsonl(tmp_path / "b.jsonl", [again, other])], data_dir)
+    assert report.rows["events"] == 1
+    assert query("SELECT event_id, epoch_ms(ts) AS ms FROM events ORDER BY event_id") == [
+        {"event_id": "other", "ms": other["timestamp"]},
+        {"event_id": "same", "ms": first["timestamp"]},
+    ]
