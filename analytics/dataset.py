@@ -14,6 +14,9 @@ rewrites an existing file; keys already present are filtered out before writing.
 
 TODO(#7): every ingest adds one file per table and day; many small ingests (one per run)
 leave many small files and nothing compacts them yet.
+TODO(#7): a key look-up scans the key column of every day (an ingest of 200 events into 2M
+events in 1,390 day folders: 0.30 s, against 0.06 s when only the batch's days were read);
+a small id index would bound it.
 TODO(#7): events are partitioned by day only; a filter on the Expert reads the whole day
 of events (the runs, generations and tool_calls snapshots are small and cover it).
 """
