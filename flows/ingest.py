@@ -56,7 +56,8 @@ async def ingest_after_run(paths: list[Path], dataset: Path | None, user: str) -
     except Exception as error:  # noqa: BLE001 - the run's own outcome must stand
         get_run_logger().error(
             "ingesting the run's trace failed (%s: %s); the next ingest will pick it up",
-            type(error).__name__, error,
+            type(error).__name__,
+            error,
         )
 
 

@@ -52,11 +52,10 @@ def _positive_int(text: str) -> int:
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expert", help="the Expert's key in perstack.toml")
+    parser.add_argument("query", nargs="?", help="what to ask the Expert (or give --query-file)")
     parser.add_argument(
-        "query", nargs="?", help="what to ask the Expert (or give --query-file)"
-    )
-    parser.add_argument(
-        "--query-file", metavar="PATH",
+        "--query-file",
+        metavar="PATH",
         help="read the query from this UTF-8 file ('-': standard input), for queries too "
         "large for a command-line argument",
     )
@@ -72,23 +71,30 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=_positive_int, help="per-generation timeout, ms")
     parser.add_argument("--job-id", help="id for a new job (default: a new one)")
     parser.add_argument(
-        "--continue", dest="continue_latest", action="store_true",
+        "--continue",
+        dest="continue_latest",
+        action="store_true",
         help="continue the latest job with a new run",
     )
     parser.add_argument("--continue-job", metavar="JOB_ID", help="continue this job")
     parser.add_argument(
-        "--resume-from", metavar="CHECKPOINT_ID",
+        "--resume-from",
+        metavar="CHECKPOINT_ID",
         help="resume from this checkpoint of the job (requires --continue-job)",
     )
     parser.add_argument(
-        "-i", "--interactive-tool-call-result", dest="interactive", action="store_true",
+        "-i",
+        "--interactive-tool-call-result",
+        dest="interactive",
+        action="store_true",
         help="the query answers the interactive tool call the job is waiting for",
     )
     parser.add_argument(
         "--env-path", action="append", default=[], help="extra env file (repeatable)"
     )
     parser.add_argument(
-        "--frozen", action="store_true",
+        "--frozen",
+        action="store_true",
         help="require a perstack.lock built from this config (error instead of a warning)",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logs on stderr")

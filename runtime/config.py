@@ -158,9 +158,7 @@ class InteractiveSkill(_ConfigModel):
     tools: dict[str, InteractiveTool]
 
 
-SkillConfig = Annotated[
-    McpStdioSkill | McpSseSkill | InteractiveSkill, Field(discriminator="type")
-]
+SkillConfig = Annotated[McpStdioSkill | McpSseSkill | InteractiveSkill, Field(discriminator="type")]
 
 
 class ExpertConfig(_ConfigModel):
@@ -326,8 +324,11 @@ def _child_model(model: Any, part: int | str, node: Any) -> Any:
         return "SKILLS"
     if model == "SKILLS":
         tag = node.get("type") if isinstance(node, dict) else None
-        return {"mcpStdioSkill": McpStdioSkill, "mcpSseSkill": McpSseSkill,
-                "interactiveSkill": InteractiveSkill}.get(str(tag))
+        return {
+            "mcpStdioSkill": McpStdioSkill,
+            "mcpSseSkill": McpSseSkill,
+            "interactiveSkill": InteractiveSkill,
+        }.get(str(tag))
     return mapping.get((model, part))
 
 

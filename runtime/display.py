@@ -56,7 +56,7 @@ class HumanDisplay:
             "retry": lambda e: self._line(f"  ↻ retry: {e.reason}"),
             "completeRun": self._finish,
             "stopRunByInteractiveTool": lambda e: self._stopped(
-                e, "waiting for an answer: run again with --continue -i \"ANSWER\""
+                e, 'waiting for an answer: run again with --continue -i "ANSWER"'
             ),
             "stopRunByExceededMaxSteps": lambda e: self._stopped(
                 e, f"reached maxSteps at step {e.step_number}"

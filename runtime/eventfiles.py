@@ -57,7 +57,11 @@ class EventFileWriter:
         while (item := self._queue.get()) is not None:
             try:
                 self._store.write_event(
-                    item.job_id, item.run_id, item.timestamp, item.step, item.event_type,
+                    item.job_id,
+                    item.run_id,
+                    item.timestamp,
+                    item.step,
+                    item.event_type,
                     item.data,
                 )
             except StorageError as error:
@@ -72,6 +76,7 @@ class EventFileWriter:
         self._queue.put(None)
         thread.join(timeout_s)
         if thread.is_alive():
-            logger.error("event files still being written after %.0f s; some may be missing",
-                         timeout_s)
+            logger.error(
+                "event files still being written after %.0f s; some may be missing", timeout_s
+            )
         self._thread = None

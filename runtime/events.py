@@ -296,7 +296,8 @@ Event = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_TYPES: frozenset[str] = frozenset(
-    member.model_fields["type"].default for member in Event.__origin__.__args__  # type: ignore[attr-defined]
+    member.model_fields["type"].default
+    for member in Event.__origin__.__args__  # type: ignore[attr-defined]
 )
 STOP_EVENT_TYPES: frozenset[str] = frozenset(
     {

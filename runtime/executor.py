@@ -160,8 +160,9 @@ class JobSession:
         self.steps = StepCounter(self._last_step(job))
         outcome: RunOutcome | None = None
         try:
-            outcome = await self.run_expert(request.expert_key, request.query, resume=resume,
-                                            job_id=job_id)
+            outcome = await self.run_expert(
+                request.expert_key, request.query, resume=resume, job_id=job_id
+            )
             return outcome
         finally:
             if self._provider is not None:
@@ -185,7 +186,9 @@ class JobSession:
         self.bus.emit(self._initialize_event(expert_key, query, job_id, run_id, resume))
         delegates = {key: self.loaded.expert(key).description or key for key in expert.delegates}
         context = SkillContext(
-            workspace=self.request.workspace, job_id=job_id, run_id=run_id,
+            workspace=self.request.workspace,
+            job_id=job_id,
+            run_id=run_id,
             delegated=delegated_by is not None,
             emit=self.bus.emit,
             locked_tools=self.lock.tools_by_skill(expert_key) if self.lock else None,
@@ -218,11 +221,14 @@ class JobSession:
                 raise
             if resume is not None:
                 return await loop.resume(
-                    resume.checkpoint, resume.messages,
+                    resume.checkpoint,
+                    resume.messages,
                     answers_pending_calls=resume.answers_pending_calls,
                 )
             instruction = build_instruction(
-                expert_key, expert, delegate_descriptions=delegates,
+                expert_key,
+                expert,
+                delegate_descriptions=delegates,
                 workspace_label=str(self.request.workspace),
             )
             return await loop.start(instruction, query)
@@ -277,8 +283,11 @@ class JobSession:
                 "as that answer"
             )
         if not request.interactive_answer:
-            return _Resume(checkpoint, [UserMessage(contents=[TextPart(text=request.query)])],
-                           answers_pending_calls=False)
+            return _Resume(
+                checkpoint,
+                [UserMessage(contents=[TextPart(text=request.query)])],
+                answers_pending_calls=False,
+            )
         pending = checkpoint.pending_tool_calls or []
         if checkpoint.status != "stoppedByInteractiveTool" or not pending:
             raise ConfigError(
@@ -293,19 +302,32 @@ class JobSession:
                 continue
             if call_id in answered:
                 r = answered[call_id]
-                parts.append(ToolResultPart(tool_call_id=r.id, tool_name=r.tool_name,
-                                            contents=list(r.result), is_error=r.is_error))
+                parts.append(
+                    ToolResultPart(
+                        tool_call_id=r.id,
+                        tool_name=r.tool_name,
+                        contents=list(r.result),
+                        is_error=r.is_error,
+                    )
+                )
             else:
                 tool_name = getattr(call, "tool_name", "")
-                parts.append(ToolResultPart(tool_call_id=call_id, tool_name=tool_name,
-                                            contents=[TextPart(text=request.query)]))
+                parts.append(
+                    ToolResultPart(
+                        tool_call_id=call_id,
+                        tool_name=tool_name,
+                        contents=[TextPart(text=request.query)],
+                    )
+                )
         first = pending[0]
         return _Resume(
             checkpoint,
             [ToolMessage(contents=parts)],
             answers_pending_calls=True,
             interactive=InteractiveToolCallInput(
-                tool_call_id=first.id, tool_name=first.tool_name, skill_name=first.skill_name,
+                tool_call_id=first.id,
+                tool_name=first.tool_name,
+                skill_name=first.skill_name,
                 text=request.query,
             ),
         )
@@ -315,7 +337,8 @@ class JobSession:
             return self.store.read_checkpoint(job_id, self.request.resume_from)
         job = self.store.read_job(job_id)
         coordinator = [
-            c for c in self.store.list_checkpoints(job_id)
+            c
+            for c in self.store.list_checkpoints(job_id)
             if c.delegated_by is None and c.expert.key == job.coordinator_expert_key
         ]
         if not coordinator:
@@ -396,7 +419,11 @@ class JobSession:
     # --- settings and events -----------------------------------------------------------
 
     def _run_params(
-        self, expert_key: str, version: str, job_id: str, run_id: str,
+        self,
+        expert_key: str,
+        version: str,
+        job_id: str,
+        run_id: str,
         delegated_by: DelegatedBy | None,
     ) -> RunParams:
         return RunParams(
@@ -438,8 +465,14 @@ class JobSession:
         self, expert_key: str, query: str, job_id: str, run_id: str, resume: _Resume | None
     ) -> RunSetting:
         return build_run_setting(
-            self.loaded, self.choice, self.limits, expert_key, job_id, run_id,
-            _run_input(query, resume), verbose=self.request.verbose,
+            self.loaded,
+            self.choice,
+            self.limits,
+            expert_key,
+            job_id,
+            run_id,
+            _run_input(query, resume),
+            verbose=self.request.verbose,
         )
 
 
@@ -449,8 +482,10 @@ def _run_input(query: str, resume: _Resume | None) -> RunInput:
     call = resume.interactive
     return RunInput(
         interactive_tool_call_result=InteractiveToolCallResult(
-            tool_call_id=call.tool_call_id, tool_name=call.tool_name,
-            skill_name=call.skill_name or "", text=call.text,
+            tool_call_id=call.tool_call_id,
+            tool_name=call.tool_name,
+            skill_name=call.skill_name or "",
+            text=call.text,
         )
     )
 

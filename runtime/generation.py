@@ -75,8 +75,13 @@ class StreamRelay:
     start/stream/completeStreamingRunResult; tool-calling generations do not stream text.
     """
 
-    def __init__(self, emit: Callable[[Event], None], make: Callable[..., dict[str, object]],
-                 *, text_is_run_result: bool) -> None:
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        make: Callable[..., dict[str, object]],
+        *,
+        text_is_run_result: bool,
+    ) -> None:
         self._emit = emit
         self._base = make
         self._text_is_run_result = text_is_run_result

@@ -69,9 +69,7 @@ class ToolCallPart(Part):
     args: Any = None
 
 
-ResultContent = Annotated[
-    TextPart | ImageInlinePart | FileInlinePart, Field(discriminator="type")
-]
+ResultContent = Annotated[TextPart | ImageInlinePart | FileInlinePart, Field(discriminator="type")]
 
 
 class ToolResultPart(Part):
@@ -92,9 +90,7 @@ UserContent = Annotated[
     | FileBinaryPart,
     Field(discriminator="type"),
 ]
-ExpertContent = Annotated[
-    TextPart | ThinkingPart | ToolCallPart, Field(discriminator="type")
-]
+ExpertContent = Annotated[TextPart | ThinkingPart | ToolCallPart, Field(discriminator="type")]
 
 
 class Message(WireModel):

@@ -220,9 +220,7 @@ class RunLoop:
             )
         return await self._loop(new_messages)
 
-    def stop_before_start(
-        self, error: CheckpointError, resumed: Checkpoint | None
-    ) -> RunOutcome:
+    def stop_before_start(self, error: CheckpointError, resumed: Checkpoint | None) -> RunOutcome:
         """End a run whose skills could not start: a start event, then a stop by error
         with a checkpoint (the resumed one's history, or none)."""
         checkpoint = self._initial_checkpoint()
@@ -232,8 +230,9 @@ class RunLoop:
             )
         self.checkpoint = checkpoint
         self._emit(
-            StartRun.model_validate({**self._base(), "initialCheckpoint": checkpoint,
-                                     "inputMessages": []})
+            StartRun.model_validate(
+                {**self._base(), "initialCheckpoint": checkpoint, "inputMessages": []}
+            )
         )
         return self._stop_by_error(error)
 
@@ -263,8 +262,9 @@ class RunLoop:
     async def _run_step(self, step_inputs: list[AnyMessage]) -> RunOutcome | None:
         assert self.checkpoint is not None
         cp = self.checkpoint
-        self._step = Step(step_number=cp.step_number, input_messages=step_inputs,
-                          started_at=now_ms())
+        self._step = Step(
+            step_number=cp.step_number, input_messages=step_inputs, started_at=now_ms()
+        )
         generation = await self._generate(cp.messages, tools=True)
         calls = _tool_calls_of(generation)
         if not calls:
@@ -377,8 +377,12 @@ class RunLoop:
         assert self.checkpoint is not None
         self._emit(
             CallInteractiveTool.model_validate(
-                {**self._base(), "newMessage": expert_message, "toolCall": pending[0],
-                 "usage": usage}
+                {
+                    **self._base(),
+                    "newMessage": expert_message,
+                    "toolCall": pending[0],
+                    "usage": usage,
+                }
             )
         )
         checkpoint = self.checkpoint.model_copy(

@@ -83,8 +83,9 @@ def test_a_query_too_long_for_a_command_line_goes_to_the_runtime_as_a_file(tmp_p
     assert not query_by_file("é" * (MAX_QUERY_BYTES // 2))
     large = "x" * (MAX_QUERY_BYTES + 1)
     assert query_by_file(large)
-    plan = ExecutionPlan(expert="e", query=large, user="u", workspaces=tmp_path,
-                         captures=tmp_path / "captures")
+    plan = ExecutionPlan(
+        expert="e", query=large, user="u", workspaces=tmp_path, captures=tmp_path / "captures"
+    )
     args = process_args(plan, tmp_path / "ws")
     assert large not in args
     assert args[args.index("--query-file") + 1].endswith(".perstack-query.txt")
@@ -132,9 +133,16 @@ def test_a_query_too_large_for_the_command_line_runs_to_completion(tmp_path):
     script.write_text('[{"text": "read it all"}]')
     large = "Please triage. " + "x" * (MAX_QUERY_BYTES + 10)
     plan = ExecutionPlan(
-        expert="support-analyst", query=large, user="bigquery", workspaces=tmp_path / "ws",
-        captures=tmp_path / "captures", config=example / "perstack.toml",
-        seed=example / "workspace", mode="process", provider="scripted", script=script,
+        expert="support-analyst",
+        query=large,
+        user="bigquery",
+        workspaces=tmp_path / "ws",
+        captures=tmp_path / "captures",
+        config=example / "perstack.toml",
+        seed=example / "workspace",
+        mode="process",
+        provider="scripted",
+        script=script,
     )
     result = asyncio.run(execute(plan, "process"))
     assert result.outcome == "completed", result.reason
@@ -149,9 +157,15 @@ def test_a_runtime_that_refuses_to_start_says_why_in_the_reason(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     example = repo / "examples" / "support-report"
     plan = ExecutionPlan(
-        expert="no-such-expert", query="hi", user="dora", workspaces=tmp_path / "ws",
-        captures=tmp_path / "captures", config=example / "perstack.toml", mode="process",
-        provider="scripted", script=example / "script.json",
+        expert="no-such-expert",
+        query="hi",
+        user="dora",
+        workspaces=tmp_path / "ws",
+        captures=tmp_path / "captures",
+        config=example / "perstack.toml",
+        mode="process",
+        provider="scripted",
+        script=example / "script.json",
     )
     result = asyncio.run(execute(plan, "process"))
     assert result.outcome != "completed"

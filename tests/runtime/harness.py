@@ -55,8 +55,9 @@ class Project:
             args += ["--provider", "scripted", "--script", str(script)]
         return [*args, *extra]
 
-    def run(self, turns: list[dict[str, Any]], *extra: str, expert: str = "worker",
-            query: str = "do it") -> Result:
+    def run(
+        self, turns: list[dict[str, Any]], *extra: str, expert: str = "worker", query: str = "do it"
+    ) -> Result:
         """In-process: fast, and the loop's own code shows up in tracebacks."""
         out = io.StringIO()
         err = io.StringIO()

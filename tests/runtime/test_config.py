@@ -35,7 +35,7 @@ def test_unknown_key_names_file_key_path_and_the_closest_key(tmp_path: Path) -> 
         load_config(path)
     message = str(caught.value)
     assert str(path) in message
-    assert "experts.\"reviewer\".skills.\"git\": unknown key 'comand'" in message
+    assert 'experts."reviewer".skills."git": unknown key \'comand\'' in message
     assert "did you mean 'command'?" in message
 
 

@@ -32,8 +32,16 @@ def test_unknown_event_type_is_told_apart_from_a_bad_field() -> None:
 
 def test_unknown_fields_are_kept() -> None:
     event = parse_event(
-        {"id": "a", "type": "skillStderr", "timestamp": 1, "jobId": "j", "runId": "r",
-         "skillName": "s", "message": "m", "futureField": {"x": 1}}
+        {
+            "id": "a",
+            "type": "skillStderr",
+            "timestamp": 1,
+            "jobId": "j",
+            "runId": "r",
+            "skillName": "s",
+            "message": "m",
+            "futureField": {"x": 1},
+        }
     )
     assert event.to_wire()["futureField"] == {"x": 1}
 
@@ -43,8 +51,15 @@ def test_text_that_looks_like_a_fragment_placeholder_is_left_alone() -> None:
 
     sneaky = '"@@fragment-0-0000000000000000@@"'
     event = parse_event(
-        {"id": "a", "type": "startGeneration", "timestamp": 1, "jobId": "j", "runId": "r",
-         "expertKey": "e", "stepNumber": 1,
-         "messages": [UserMessage(contents=[TextPart(text=sneaky)]).to_wire()]}
+        {
+            "id": "a",
+            "type": "startGeneration",
+            "timestamp": 1,
+            "jobId": "j",
+            "runId": "r",
+            "expertKey": "e",
+            "stepNumber": 1,
+            "messages": [UserMessage(contents=[TextPart(text=sneaky)]).to_wire()],
+        }
     )
     assert json.loads(event.to_json())["messages"][0]["contents"][0]["text"] == sneaky

@@ -26,16 +26,31 @@ def perstack(*args: str) -> tuple[int, list[dict[str, object]]]:
 def test_the_lead_asks_then_delegates_the_triage_after_the_answer(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     shutil.copytree(EXAMPLE / "workspace", workspace)
-    common = ["--config", str(EXAMPLE / "perstack.toml"), "--workspace", str(workspace),
-              "--provider", "scripted"]
-    code, events = perstack("run", "support-lead", "Weekly summary", *common,
-                            "--script", str(EXAMPLE / "lead-ask.json"))
+    common = [
+        "--config",
+        str(EXAMPLE / "perstack.toml"),
+        "--workspace",
+        str(workspace),
+        "--provider",
+        "scripted",
+    ]
+    code, events = perstack(
+        "run", "support-lead", "Weekly summary", *common, "--script", str(EXAMPLE / "lead-ask.json")
+    )
     assert code == 4
     run_events = [e for e in events if "stepNumber" in e]
     assert run_events[-1]["type"] == "stopRunByInteractiveTool"
 
-    code, events = perstack("run", "support-lead", "engineering", "--continue", "-i", *common,
-                            "--script", str(EXAMPLE / "lead-answer.json"))
+    code, events = perstack(
+        "run",
+        "support-lead",
+        "engineering",
+        "--continue",
+        "-i",
+        *common,
+        "--script",
+        str(EXAMPLE / "lead-answer.json"),
+    )
     assert code == 0
     completes = [e for e in events if e["type"] == "completeRun"]
     assert [e["expertKey"] for e in completes] == ["support-analyst", "support-lead"]

@@ -27,17 +27,19 @@ def job_of(project: Project) -> Job:
 
 
 def checkpoints(project: Project) -> list[Checkpoint]:
-    return [Checkpoint.model_validate_json(p.read_bytes())
-            for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")]
+    return [
+        Checkpoint.model_validate_json(p.read_bytes())
+        for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")
+    ]
 
 
 def test_a_two_level_delegation_runs_three_experts_in_one_job(team: Project) -> None:
     turns = [
-        {"tool_use": [delegate("helper", "What is 2 + 3?")]},      # lead, step 1
-        {"tool_use": [delegate("checker", "Is 2 + 3 = 5?")]},       # helper, step 2
-        {"text": "Yes, 5 is right."},                               # checker, step 3
-        {"text": "2 + 3 = 5 (checked)."},                           # helper, step 4
-        {"text": "The helper says 2 + 3 = 5."},                     # lead, step 5
+        {"tool_use": [delegate("helper", "What is 2 + 3?")]},  # lead, step 1
+        {"tool_use": [delegate("checker", "Is 2 + 3 = 5?")]},  # helper, step 2
+        {"text": "Yes, 5 is right."},  # checker, step 3
+        {"text": "2 + 3 = 5 (checked)."},  # helper, step 4
+        {"text": "The helper says 2 + 3 = 5."},  # lead, step 5
     ]
     result = team.run(turns, expert="lead", query="Ask the helper")
     assert result.code == 0
@@ -92,7 +94,8 @@ def test_a_failing_delegate_returns_an_error_result_to_its_coordinator(team: Pro
 def test_a_delegate_that_finishes_with_no_text_gives_an_empty_result(team: Project) -> None:
     turns = [
         {"tool_use": [delegate("checker", "check")]},
-        *DONE, {"text": ""},
+        *DONE,
+        {"text": ""},
         {"text": "ok"},
     ]
     result = team.run(turns, expert="lead")
@@ -111,9 +114,7 @@ def test_an_interactive_question_is_answered_in_a_second_process(team: Project) 
     assert first.of("callInteractiveTool")
 
     answer_script = team.script([{"text": "You chose notes.txt."}], "answer.json")
-    process = team.spawn(
-        team.args("asker", "notes.txt", answer_script, "--continue", "-i")
-    )
+    process = team.spawn(team.args("asker", "notes.txt", answer_script, "--continue", "-i"))
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     events = [json.loads(line) for line in out.splitlines()]
@@ -160,8 +161,9 @@ def test_a_run_stopped_by_max_steps_is_resumed_from_its_last_checkpoint(
     first = project.run([look] * 2, "--max-steps", "2")
     assert first.code == 3
     assert job_of(project).status == "stoppedByMaxSteps"
-    second = project.run([look, {"text": "finished"}], "--continue", "--max-steps", "4",
-                         query="go on")
+    second = project.run(
+        [look, {"text": "finished"}], "--continue", "--max-steps", "4", query="go on"
+    )
     assert second.code == 0
     assert second.of("startRun")[0].step_number == 3
     assert second.of("completeRun")[0].step_number == 4
@@ -176,15 +178,23 @@ def test_resume_from_a_named_checkpoint(project: Project) -> None:
     first = project.run([look, look, {"text": "end"}])
     step_one = first.of("continueToNextStep")[0].checkpoint
     second = project.run(
-        [{"text": "again"}], "--continue-job", step_one.job_id, "--resume-from", step_one.id,
+        [{"text": "again"}],
+        "--continue-job",
+        step_one.job_id,
+        "--resume-from",
+        step_one.id,
         query="retry differently",
     )
     assert second.code == 0
     messages = second.of("completeRun")[0].checkpoint.messages
     # The step-one history, the new query, the new answer: later steps are not there.
     assert [m.type for m in messages] == [
-        "instructionMessage", "userMessage", "expertMessage", "toolMessage",
-        "userMessage", "expertMessage",
+        "instructionMessage",
+        "userMessage",
+        "expertMessage",
+        "toolMessage",
+        "userMessage",
+        "expertMessage",
     ]
 
 

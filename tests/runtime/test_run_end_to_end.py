@@ -23,17 +23,30 @@ def test_importing_the_runtime_loads_no_prefect_pyarrow_or_duckdb() -> None:
         "bad = [m for m in ('prefect', 'pyarrow', 'duckdb') if m in sys.modules]; "
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     assert out.stdout.strip() == ""
 
 
 def test_sigterm_stops_the_run_promptly_with_a_final_checkpoint_and_event(
     project: Project,
 ) -> None:
-    slow = {"tool_use": [{"name": "exec", "input": {
-        "command": "sleep", "args": ["30"], "env": {}, "cwd": ".", "stdout": True,
-        "stderr": True}}]}
+    slow = {
+        "tool_use": [
+            {
+                "name": "exec",
+                "input": {
+                    "command": "sleep",
+                    "args": ["30"],
+                    "env": {},
+                    "cwd": ".",
+                    "stdout": True,
+                    "stderr": True,
+                },
+            }
+        ]
+    }
     process = project.spawn(project.args("worker", "sleep", project.script([slow] * 3)))
     assert process.stdout is not None
     for line in process.stdout:  # wait until the tool is running
@@ -50,8 +63,10 @@ def test_sigterm_stops_the_run_promptly_with_a_final_checkpoint_and_event(
     stop = parse_event(next(line for line in rest.splitlines() if "stopRunByError" in line))
     assert stop.checkpoint.status == "stoppedByError"  # type: ignore[union-attr]
     assert stop.checkpoint.pending_tool_calls  # type: ignore[union-attr]
-    saved = [Checkpoint.model_validate_json(p.read_bytes())
-             for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")]
+    saved = [
+        Checkpoint.model_validate_json(p.read_bytes())
+        for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")
+    ]
     assert any(c.status == "stoppedByError" for c in saved)
     job = json.loads(next(project.workspace.glob("perstack/jobs/*/job.json")).read_text())
     assert job["status"] == "stoppedByError"
@@ -64,9 +79,22 @@ def test_the_example_completes_through_the_real_sdk_against_the_fake_server(
     shutil.copytree(EXAMPLE / "workspace", workspace)
     with FakeMessagesAPI(EXAMPLE / "script.json") as api:
         process = subprocess.run(
-            [sys.executable, "-m", "runtime.cli", "run", "support-analyst", "Triage the tickets",
-             "--config", str(EXAMPLE / "perstack.toml"), "--workspace", str(workspace)],
-            capture_output=True, text=True, timeout=120, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "runtime.cli",
+                "run",
+                "support-analyst",
+                "Triage the tickets",
+                "--config",
+                str(EXAMPLE / "perstack.toml"),
+                "--workspace",
+                str(workspace),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
             env={**os.environ, "ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": api.url_v1},
         )
         requests = list(api.requests)
@@ -86,22 +114,30 @@ def test_a_stream_that_breaks_off_leaves_no_half_turn_in_any_checkpoint(
     project: Project, tmp_path: Path
 ) -> None:
     turns = [
-        {"thinking": "half", "tool_use": [{"name": "listDirectory", "input": {"path": "."}}],
-         "drop_after_events": 4},
+        {
+            "thinking": "half",
+            "tool_use": [{"name": "listDirectory", "input": {"path": "."}}],
+            "drop_after_events": 4,
+        },
         {"text": "whole"},
     ]
     with FakeMessagesAPI(turns) as api:
         process = project.spawn(
             project.args("worker", "hi", None),
-            env={"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": api.url_v1,
-                 "PERSTACK_RETRY_BASE_DELAY_MS": "10"},
+            env={
+                "ANTHROPIC_API_KEY": "sk-test",
+                "ANTHROPIC_BASE_URL": api.url_v1,
+                "PERSTACK_RETRY_BASE_DELAY_MS": "10",
+            },
         )
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     types = [json.loads(line)["type"] for line in out.splitlines()]
     assert "retry" in types and "callTools" not in types
-    saved = [Checkpoint.model_validate_json(p.read_bytes())
-             for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")]
+    saved = [
+        Checkpoint.model_validate_json(p.read_bytes())
+        for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")
+    ]
     for checkpoint in saved:
         for message in checkpoint.messages:
             assert "listDirectory" not in message.model_dump_json()

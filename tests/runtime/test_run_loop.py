@@ -17,8 +17,9 @@ DONE = [{"tool_use": [{"name": "attemptCompletion", "input": {}}]}, {"text": "Al
 
 def checkpoints(project: Project) -> list[Checkpoint]:
     files = project.workspace.glob("perstack/jobs/*/checkpoints/*.json")
-    return sorted((Checkpoint.model_validate_json(f.read_bytes()) for f in files),
-                  key=lambda c: c.step_number)
+    return sorted(
+        (Checkpoint.model_validate_json(f.read_bytes()) for f in files), key=lambda c: c.step_number
+    )
 
 
 def test_attempt_completion_ends_the_run_after_one_generation_without_tools(
@@ -26,9 +27,7 @@ def test_attempt_completion_ends_the_run_after_one_generation_without_tools(
 ) -> None:
     result = project.run(DONE)
     assert result.code == 0
-    assert result.types()[-3:] == [
-        "completeStreamingRunResult", "completeRun", "skillDisconnected"
-    ]
+    assert result.types()[-3:] == ["completeStreamingRunResult", "completeRun", "skillDisconnected"]
     complete = result.of("completeRun")[0]
     assert complete.text == "All done."
     assert complete.checkpoint.status == "completed"
@@ -63,17 +62,23 @@ def test_each_step_writes_one_checkpoint_and_event_files_in_the_reference_layout
     assert (run_dir / "run-setting.json").is_file()
     event_files = sorted(run_dir.glob("event-*.json"))
     assert len(event_files) == len(result.events)
-    assert {json.loads(f.read_text())["id"] for f in event_files} == {
-        e.id for e in result.events
-    }
+    assert {json.loads(f.read_text())["id"] for f in event_files} == {e.id for e in result.events}
 
 
 def test_tool_calls_of_one_turn_run_concurrently_and_keep_call_order(project: Project) -> None:
     def timed(name: str) -> dict[str, object]:
         script = f"date +%s%N > {name}.start; sleep 0.4; date +%s%N > {name}.end; echo {name}"
-        return {"name": "exec", "input": {
-            "command": "sh", "args": ["-c", script], "env": {}, "cwd": ".",
-            "stdout": True, "stderr": True}}
+        return {
+            "name": "exec",
+            "input": {
+                "command": "sh",
+                "args": ["-c", script],
+                "env": {},
+                "cwd": ".",
+                "stdout": True,
+                "stderr": True,
+            },
+        }
 
     result = project.run([{"tool_use": [timed("first"), timed("second")]}, *DONE])
     assert result.code == 0
@@ -241,8 +246,10 @@ def test_a_file_name_that_is_not_utf8_reaches_the_model_and_the_run_goes_on(
 def test_tool_arguments_that_are_not_valid_unicode_do_not_crash_the_run(
     project: Project,
 ) -> None:
-    turns = [{"tool_use": [{"name": "writeTextFile",
-                            "input": {"path": "bad\udc80.txt", "text": "x"}}]}, *DONE]
+    turns = [
+        {"tool_use": [{"name": "writeTextFile", "input": {"path": "bad\udc80.txt", "text": "x"}}]},
+        *DONE,
+    ]
     result = project.run(turns)
     assert result.code == 0, result.stderr
     call = result.of("callTools")[0]
@@ -272,8 +279,17 @@ def test_a_missing_api_key_is_reported_before_any_job_is_written(
     from runtime.cli import main
 
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    code = main(["run", "worker", "hi", "--config", str(project.config),
-                 "--workspace", str(project.workspace)])
+    code = main(
+        [
+            "run",
+            "worker",
+            "hi",
+            "--config",
+            str(project.config),
+            "--workspace",
+            str(project.workspace),
+        ]
+    )
     assert code == 2
     assert not (project.workspace / "perstack").exists()
 
@@ -283,7 +299,9 @@ def test_a_missing_required_variable_is_reported_before_any_job_is_written(
 ) -> None:
     from tests.runtime.harness import make_project
 
-    project = make_project(tmp_path, """
+    project = make_project(
+        tmp_path,
+        """
 [experts."worker"]
 instruction = "x"
 delegates = ["helper"]
@@ -293,7 +311,8 @@ instruction = "y"
 type = "mcpStdioSkill"
 command = "true"
 requiredEnv = ["PERSTACK_TEST_SURELY_UNSET"]
-""")
+""",
+    )
     result = project.run(DONE)
     assert result.code == 2
     assert "PERSTACK_TEST_SURELY_UNSET" in result.stderr and str(project.config) in result.stderr
@@ -316,9 +335,21 @@ def test_continue_after_a_kill_goes_on_from_the_last_checkpointed_step(
     import time
 
     look = {"tool_use": [{"name": "listDirectory", "input": {"path": "."}}]}
-    slow = {"tool_use": [{"name": "exec", "input": {
-        "command": "sh", "args": ["-c", "echo $$ > sleeper.pid; exec sleep 30"], "env": {},
-        "cwd": ".", "stdout": True, "stderr": True}}]}
+    slow = {
+        "tool_use": [
+            {
+                "name": "exec",
+                "input": {
+                    "command": "sh",
+                    "args": ["-c", "echo $$ > sleeper.pid; exec sleep 30"],
+                    "env": {},
+                    "cwd": ".",
+                    "stdout": True,
+                    "stderr": True,
+                },
+            }
+        ]
+    }
     process = project.spawn(project.args("worker", "go", project.script([look, look, slow])))
     assert process.stdout is not None
     calls = 0

@@ -24,7 +24,10 @@ def test_events_with_the_same_millisecond_step_and_type_all_survive(tmp_path: Pa
 def test_checkpoints_and_jobs_round_trip_in_the_reference_layout(tmp_path: Path) -> None:
     store = WorkspaceStore(tmp_path)
     checkpoint = Checkpoint(
-        job_id="job", run_id="run", status="proceeding", step_number=1,
+        job_id="job",
+        run_id="run",
+        status="proceeding",
+        step_number=1,
         expert={"key": "a", "name": "a", "version": "1.0.0"},
     )
     store.write_checkpoint(checkpoint)
