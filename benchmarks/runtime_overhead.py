@@ -68,8 +68,21 @@ def first_llm_call_ms(runs: int) -> list[float]:
             out = io.StringIO()
             stdout, sys.stdout = sys.stdout, out
             try:
-                perstack(["run", "bench", "go", "--config", str(config), "--workspace", tmp,
-                          "--provider", "scripted", "--script", str(script)])
+                perstack(
+                    [
+                        "run",
+                        "bench",
+                        "go",
+                        "--config",
+                        str(config),
+                        "--workspace",
+                        tmp,
+                        "--provider",
+                        "scripted",
+                        "--script",
+                        str(script),
+                    ]
+                )
             finally:
                 sys.stdout = stdout
             events = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -88,9 +101,17 @@ def _history(size: int) -> list[object]:
         n = len(messages)
         call = ToolCallPart(tool_call_id=f"toolu_{n}", tool_name="healthCheck", args={})
         messages.append(ExpertMessage(contents=[call]))
-        messages.append(ToolMessage(contents=[ToolResultPart(
-            tool_call_id=f"toolu_{n}", tool_name="healthCheck",
-            contents=[TextPart(text='{"status":"ok","detail":"' + "x" * 300 + '"}')])]))
+        messages.append(
+            ToolMessage(
+                contents=[
+                    ToolResultPart(
+                        tool_call_id=f"toolu_{n}",
+                        tool_name="healthCheck",
+                        contents=[TextPart(text='{"status":"ok","detail":"' + "x" * 300 + '"}')],
+                    )
+                ]
+            )
+        )
     return messages[:size]
 
 
@@ -130,15 +151,31 @@ async def step_overhead_ms(steps: int, history: int) -> tuple[float, float]:
         provider.stream = timed_stream  # type: ignore[method-assign]
         manager.call = timed_call  # type: ignore[method-assign]
         loop = RunLoop(
-            RunParams(job_id="job", run_id="run", expert_key="bench", expert_name="bench",
-                      expert_version="1.0.0", model="scripted", max_steps=steps,
-                      timeout_s=60, retry=RetryPolicy(max_retries=0)),
-            provider=provider, skills=manager, emit=bus.emit,
-            save_checkpoint=store.write_checkpoint, steps=StepCounter(),
+            RunParams(
+                job_id="job",
+                run_id="run",
+                expert_key="bench",
+                expert_name="bench",
+                expert_version="1.0.0",
+                model="scripted",
+                max_steps=steps,
+                timeout_s=60,
+                retry=RetryPolicy(max_retries=0),
+            ),
+            provider=provider,
+            skills=manager,
+            emit=bus.emit,
+            save_checkpoint=store.write_checkpoint,
+            steps=StepCounter(),
         )
-        checkpoint = Checkpoint(job_id="job", run_id="run", status="proceeding", step_number=0,
-                                expert={"key": "bench", "name": "bench", "version": "1.0.0"},
-                                messages=_history(history))
+        checkpoint = Checkpoint(
+            job_id="job",
+            run_id="run",
+            status="proceeding",
+            step_number=0,
+            expert={"key": "bench", "name": "bench", "version": "1.0.0"},
+            messages=_history(history),
+        )
         began = time.perf_counter()
         outcome = await loop.resume(checkpoint, [UserMessage(contents=[TextPart(text="go")])])
         wall = time.perf_counter() - began
@@ -156,17 +193,39 @@ def cold_start(runs: int) -> tuple[list[float], float]:
             shutil.copytree(EXAMPLE / "workspace", Path(tmp) / "ws")
             env = {**os.environ, "ANTHROPIC_API_KEY": "sk-bench", "ANTHROPIC_BASE_URL": api.url_v1}
             began = time.time()
-            subprocess.run([sys.executable, "-m", "runtime.cli", "run", "support-analyst", "hi",
-                            "--config", str(EXAMPLE / "perstack.toml"), "--workspace",
-                            str(Path(tmp) / "ws")], env=env, cwd=REPO, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "runtime.cli",
+                    "run",
+                    "support-analyst",
+                    "hi",
+                    "--config",
+                    str(EXAMPLE / "perstack.toml"),
+                    "--workspace",
+                    str(Path(tmp) / "ws"),
+                ],
+                env=env,
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+            )
             assert api.first_request_at is not None
             figures.append((api.first_request_at - began) * 1000)
-    code = "import time; t=time.perf_counter(); import runtime.cli, runtime.executor, " \
-           "runtime.providers.anthropic, anthropic; print((time.perf_counter()-t)*1000)"
-    imports = float(subprocess.run([sys.executable, "-X", "frozen_modules=on", "-c", code],
-                                   cwd=REPO, capture_output=True, text=True,
-                                   check=True).stdout)
+    code = (
+        "import time; t=time.perf_counter(); import runtime.cli, runtime.executor, "
+        "runtime.providers.anthropic, httpx; print((time.perf_counter()-t)*1000)"
+    )
+    imports = float(
+        subprocess.run(
+            [sys.executable, "-X", "frozen_modules=on", "-c", code],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     return figures, imports
 
 
@@ -177,19 +236,25 @@ def main() -> None:
     args = parser.parse_args()
 
     firsts = first_llm_call_ms(args.runs)
-    print(f"time to first LLM call (initializeRuntime→startGeneration), built-in skill only: "
-          f"median {statistics.median(firsts):.1f} ms, max {max(firsts):.1f} ms "
-          f"over {args.runs} runs (goal ≤ 5 ms)")
+    print(
+        f"time to first LLM call (initializeRuntime→startGeneration), built-in skill only: "
+        f"median {statistics.median(firsts):.1f} ms, max {max(firsts):.1f} ms "
+        f"over {args.runs} runs (goal ≤ 5 ms)"
+    )
     # Ten steps at a time from a fresh 100-message history, so the history stays near 100.
     samples = [asyncio.run(step_overhead_ms(10, 100)) for _ in range(args.steps // 10)]
     overheads = [wall - outside for wall, outside in samples]
-    print(f"runtime overhead per step with a 100-message history (provider and tool time "
-          f"excluded): median {statistics.median(overheads):.2f} ms, max "
-          f"{max(overheads):.2f} ms over {len(samples)}×10 steps (goal ≤ 2 ms)")
+    print(
+        f"runtime overhead per step with a 100-message history (provider and tool time "
+        f"excluded): median {statistics.median(overheads):.2f} ms, max "
+        f"{max(overheads):.2f} ms over {len(samples)}×10 steps (goal ≤ 2 ms)"
+    )
     colds, imports = cold_start(max(3, args.runs // 4))
-    print(f"cold start, process start → first request at the fake server: median "
-          f"{statistics.median(colds):.0f} ms; imports of the CLI, executor and the anthropic "
-          f"SDK alone: {imports:.0f} ms")
+    print(
+        f"cold start, process start → first request at the fake server: median "
+        f"{statistics.median(colds):.0f} ms; imports of the CLI, executor, provider "
+        f"and httpx alone: {imports:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

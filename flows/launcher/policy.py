@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from flows.launcher.spec import NetworkPolicy
 from runtime.config import LoadedConfig, load_config
 
-# Where the Anthropic SDK sends requests when no base URL is configured.
+# Where the anthropic provider sends requests when no base URL is configured.
 ANTHROPIC_DEFAULT_HOST = "api.anthropic.com"
 _OFFLINE_PROVIDERS = frozenset({"scripted"})
 

@@ -1,7 +1,9 @@
-"""The Anthropic Messages API through the official SDK, streamed.
+"""The Anthropic Messages API, streamed over ``httpx``.
 
-``anthropic`` costs seconds to import, so it is imported when a provider is built, never when
-this module is.
+One endpoint (``POST /v1/messages`` with ``stream: true``) and its server-sent events are all a
+run needs, so the runtime speaks them itself rather than through the ``anthropic`` SDK, whose
+import (its thousands of typed models) took well over a second of every container's start.
+``httpx`` is imported when a provider is built, never when this module is.
 """
 
 from __future__ import annotations
@@ -11,55 +13,39 @@ import contextlib
 import json
 import logging
 import os
-import sys
-import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import ConfigError
-from runtime.providers.anthropic_errors import translate, transport_error_types
-from runtime.providers.anthropic_stream import StreamAssembler
+from runtime.providers.anthropic_errors import response_error, transport_error
+from runtime.providers.anthropic_stream import Delta, StreamAssembler, protocol_error
 from runtime.providers.convert import request_body
 from runtime.providers.provider import GenerationRequest, ProviderError, StreamItem
+from runtime.providers.sse import server_sent_events
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
+    import httpx
 
 logger = logging.getLogger(__name__)
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+DEFAULT_API_ROOT = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
 # Connecting to the API (or a local gateway) should take well under this; a hung connect is
 # reported as a retryable timeout instead of eating the whole generation's budget.
 CONNECT_TIMEOUT_S = 10.0
 # Closing a stream we gave up on must not hang the run.
 CLOSE_TIMEOUT_S = 5.0
+# An error reply's body is read up to this size for its message.
+MAX_ERROR_BODY = 64 * 1024
 
 
-_preloading: threading.Thread | None = None
-
-
-def preload_sdk() -> None:
-    """Start importing the SDK in a background thread, so that its cost (seconds, cold) overlaps
-    with configuration loading and skill start-up. Idempotent; building a provider simply waits
-    for an import still in progress (Python's import lock)."""
-    global _preloading
-    if _preloading is None and "anthropic" not in sys.modules:
-        _preloading = threading.Thread(target=_import_sdk, name="anthropic-preload", daemon=True)
-        _preloading.start()
-
-
-def _import_sdk() -> None:
-    try:
-        import anthropic  # noqa: F401
-    except ImportError:
-        logger.debug("preloading the anthropic SDK failed", exc_info=True)
-
-
-def sdk_base_url(base_url: str | None) -> str | None:
-    """The SDK appends ``/v1/messages`` itself; the reference's ``baseUrl`` ends in ``/v1``.
-    Both spellings, with or without a trailing slash, reach the same ``…/v1/messages``."""
+def api_root(base_url: str | None) -> str | None:
+    """The URL that ``/v1/messages`` is appended to. The reference's ``baseUrl`` ends in ``/v1``,
+    the SDKs' does not: both spellings, with or without a trailing slash, reach the same
+    ``…/v1/messages``."""
     if not base_url:
         return None
     url = base_url.rstrip("/")
@@ -69,7 +55,7 @@ def sdk_base_url(base_url: str | None) -> str | None:
 
 
 class AnthropicProvider:
-    """Streams generations from the Messages API. The SDK's own retries are off: the agent loop
+    """Streams generations from the Messages API. It never retries by itself: the agent loop
     retries ``ProviderError(retryable=True)`` and tells the world with ``retry`` events."""
 
     name = "anthropic"
@@ -87,20 +73,22 @@ class AnthropicProvider:
                 f"{API_KEY_ENV} is not set: export it, or put it in the env file named by "
                 "envPath in perstack.toml (or --env-path)"
             )
-        from anthropic import AsyncAnthropic
+        import httpx
 
-        # The SDK would read ANTHROPIC_BASE_URL itself, but not in the reference's /v1 form.
-        self.base_url = sdk_base_url(base_url or os.environ.get(BASE_URL_ENV))
-        self._client: AsyncAnthropic = AsyncAnthropic(
-            api_key=key or None,
-            base_url=self.base_url,
-            default_headers=dict(headers or {}),
-            max_retries=0,
-        )
-        self._errors = _sdk_error_types()
+        self.base_url = api_root(base_url or os.environ.get(BASE_URL_ENV))
+        self._url = f"{self.base_url or DEFAULT_API_ROOT}/v1/messages"
+        self._headers = {
+            "anthropic-version": API_VERSION,
+            "accept": "text/event-stream",
+            **({"x-api-key": key} if key else {}),
+            # The configured headers last: a gateway may need its own auth or version.
+            **dict(headers or {}),
+        }
+        # Proxies and SSL_CERT_FILE come from the environment (trust_env), as in the container.
+        self._client = httpx.AsyncClient(follow_redirects=False)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
-        body = request_body(request)
+        body = {**request_body(request), "stream": True}
         assembler = StreamAssembler()
         started = time.monotonic()
         deadline = asyncio.get_running_loop().time() + request.timeout_s
@@ -125,20 +113,27 @@ class AnthropicProvider:
 
     async def _events(
         self, body: dict[str, Any], timeout_s: float, deadline: float, assembler: StreamAssembler
-    ) -> AsyncGenerator[list[Any], None]:
-        """Each raw event's deltas; every failure, before or after the first byte, translated."""
-        from anthropic import Timeout
+    ) -> AsyncGenerator[list[Delta], None]:
+        """Each event's deltas; every failure, before or after the first byte, translated."""
+        import httpx
 
-        timeout = Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
+        timeout = httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
+        request = self._client.build_request(
+            "POST", self._url, json=body, headers=self._headers, timeout=timeout
+        )
         try:
             async with asyncio.timeout_at(deadline):
-                raw = await self._client.messages.create(**body, stream=True, timeout=timeout)
+                response = await self._client.send(request, stream=True)
         except TimeoutError as exc:
             raise _deadline_error(timeout_s) from exc
-        except self._errors as exc:
-            raise translate(exc) from exc
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, started=False) from exc
         try:
-            events = raw.__aiter__()
+            if response.status_code != 200 or not _is_event_stream(response.headers):
+                raise response_error(
+                    response.status_code, response.headers, await _head(response, deadline)
+                )
+            events = server_sent_events(response.aiter_lines()).__aiter__()
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -147,21 +142,48 @@ class AnthropicProvider:
                     return
                 except TimeoutError as exc:
                     raise _deadline_error(timeout_s) from exc
-                except self._errors as exc:
-                    raise translate(exc) from exc
-                yield assembler.feed(event)
+                except httpx.HTTPError as exc:
+                    raise transport_error(exc, started=True) from exc
+                yield assembler.feed(_decode(event.event, event.data))
         finally:
-            await _close_quietly(raw)
+            await _close_quietly(response)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._client.aclose()
 
 
-def _sdk_error_types() -> tuple[type[BaseException], ...]:
-    import anthropic
+def _is_event_stream(headers: Mapping[str, str]) -> bool:
+    return headers.get("content-type", "").split(";")[0].strip().lower() == "text/event-stream"
 
-    # JSONDecodeError: an SSE data line that is not JSON (a garbled stream).
-    return (anthropic.APIError, json.JSONDecodeError, *transport_error_types())
+
+async def _head(response: httpx.Response, deadline: float) -> bytes:
+    """The start of an error reply's body; a body that does not come in time is left unread."""
+    import httpx
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= MAX_ERROR_BODY:
+                    break
+    except (TimeoutError, httpx.HTTPError):
+        logger.debug("reading an error reply's body failed", exc_info=True)
+    return b"".join(chunks)[:MAX_ERROR_BODY]
+
+
+def _decode(name: str, data: str) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise protocol_error(
+            f"{name} event whose data is not JSON ({exc.msg}): {data[:200]!r}"
+        ) from exc
+    if not isinstance(event, dict):
+        raise protocol_error(f"{name} event whose data is not a JSON object: {data[:200]!r}")
+    return event
 
 
 def _deadline_error(timeout_s: float) -> ProviderError:
@@ -172,12 +194,13 @@ def _deadline_error(timeout_s: float) -> ProviderError:
     )
 
 
-async def _close_quietly(raw: Any) -> None:
-    quiet: tuple[type[BaseException], ...] = (TimeoutError, *transport_error_types())
+async def _close_quietly(response: httpx.Response) -> None:
+    import httpx
+
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
-            await raw.close()
-    except quiet:
+            await response.aclose()
+    except (TimeoutError, httpx.HTTPError):
         logger.debug("closing an abandoned reply stream failed", exc_info=True)
 
 

@@ -1,15 +1,18 @@
-"""Anthropic SDK and transport errors translated into ``ProviderError`` at the boundary.
+"""Messages API and transport failures translated into ``ProviderError`` at the boundary.
 
-Only called once ``anthropic`` is imported (by ``AnthropicProvider``), so it may import it.
+The scripted provider shares the status and stream rules, so ``httpx`` is not imported here.
 """
 
 from __future__ import annotations
 
 import email.utils
-import sys
+import json
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import httpx
 
 from runtime.providers.provider import ProviderError
 
@@ -26,6 +29,8 @@ _RETRYABLE_STATUS: dict[int, Kind] = {
     504: "server",
     529: "overloaded",
 }
+# How much of an error body that is not the API's JSON error object goes into the message.
+MAX_ERROR_TEXT = 500
 # What an ``error`` event in the middle of a 200 stream says, by its ``error.type``.
 _STREAM_ERROR_KINDS: dict[str, tuple[Kind, bool]] = {
     "overloaded_error": ("overloaded", True),
@@ -40,55 +45,58 @@ _STREAM_ERROR_KINDS: dict[str, tuple[Kind, bool]] = {
 }
 
 
-def transport_error_types() -> tuple[type[BaseException], ...]:
-    """The HTTP libraries' base errors, for failures the SDK lets through while a stream is read.
-    Newer SDKs use ``httpx2``, older ones ``httpx``: whichever is loaded is the one in use."""
-    found: list[type[BaseException]] = []
-    for name in ("httpx2", "httpx"):
-        module = sys.modules.get(name)
-        if module is not None:
-            found.append(module.HTTPError)
-    return tuple(found)
+def transport_error(exc: httpx.HTTPError, *, started: bool) -> ProviderError:
+    """A failure of the HTTP exchange itself: all are transient, so all are retried."""
+    import httpx  # loaded already by whoever caught ``exc``; the scripted provider never is
 
-
-def translate(exc: BaseException) -> ProviderError:
-    """The ``ProviderError`` for an SDK or transport exception (raise it ``from exc``)."""
-    import anthropic
-
-    if isinstance(exc, anthropic.APIStatusError):
-        return _from_status(exc)
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ProviderError(
-            f"request to the model timed out: {exc}", retryable=True, kind="timeout"
-        )
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ProviderError(f"cannot reach the model: {exc}", retryable=True, kind="connection")
-    if _is_timeout(exc):
-        return ProviderError(
-            f"reading the model's reply timed out: {_describe(exc)}", retryable=True, kind="timeout"
-        )
-    if isinstance(exc, transport_error_types()):
+    if isinstance(exc, httpx.TimeoutException):
+        where = "reading the model's reply" if started else "the request to the model"
+        return ProviderError(f"{where} timed out: {_describe(exc)}", retryable=True, kind="timeout")
+    if started:
         return ProviderError(
             f"connection to the model failed mid-reply: {_describe(exc)}",
             retryable=True,
             kind="connection",
         )
     return ProviderError(
-        f"the model's reply could not be read: {_describe(exc)}", retryable=True, kind="server"
+        f"cannot reach the model at {_url(exc)}: {_describe(exc)}",
+        retryable=True,
+        kind="connection",
     )
 
 
-def _from_status(exc: Any) -> ProviderError:
-    headers: Mapping[str, str] = exc.response.headers
+def response_error(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+    """A reply that is not a stream: an HTTP error status, or a 200 that carries no events."""
     retry_after = retry_after_seconds(headers)
-    if exc.status_code == 200:
-        # An SSE ``error`` event after the stream started: the status line said 200.
-        return stream_error(exc.type or "", _api_message(exc), retry_after_s=retry_after)
-    error = status_error(exc.status_code, _api_message(exc), retry_after_s=retry_after)
+    error_type, message = _error_body(body)
+    if 200 <= status < 300:
+        if error_type:
+            return stream_error(error_type, message, retry_after_s=retry_after)
+        return ProviderError(
+            "the model API answered without an event stream "
+            f"(content-type {headers.get('content-type') or 'missing'!r}): {message}",
+            retryable=True,
+            kind="server",
+        )
+    error = status_error(status, message, retry_after_s=retry_after)
     should_retry = headers.get("x-should-retry")
     if should_retry in ("true", "false"):
         error.retryable = should_retry == "true"
     return error
+
+
+def _error_body(body: bytes) -> tuple[str, str]:
+    """``(error.type, error.message)`` of the API's error object, else ``("", the text)``."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        message = error.get("message")
+        return str(error.get("type") or ""), str(message) if message else json.dumps(error)
+    return "", text[:MAX_ERROR_TEXT] or "(empty body)"
 
 
 def status_error(status: int, message: str, *, retry_after_s: float | None) -> ProviderError:
@@ -144,18 +152,11 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _api_message(exc: Any) -> str:
-    return str(getattr(exc, "api_message", None) or exc)
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    if isinstance(exc, TimeoutError):
-        return True
-    return any(
-        isinstance(exc, module.TimeoutException)
-        for name in ("httpx2", "httpx")
-        if (module := sys.modules.get(name)) is not None
-    )
+def _url(exc: httpx.HTTPError) -> str:
+    try:
+        return str(exc.request.url)
+    except RuntimeError:  # no request attached
+        return "its base URL"
 
 
 def _describe(exc: BaseException) -> str:

@@ -11,16 +11,15 @@ when caching is active.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from runtime.checkpoint import Usage
 from runtime.messages import ExpertContent, TextPart, ThinkingPart, ToolCallPart
+from runtime.providers.anthropic_errors import stream_error
 from runtime.providers.partial_json import ToolInputAssembler, ToolInputError
 from runtime.providers.provider import Generation, ProviderError, ReasoningDelta, TextDelta
-
-if TYPE_CHECKING:
-    from anthropic.types import RawMessageStreamEvent
 
 logger = logging.getLogger(__name__)
 
@@ -45,20 +44,22 @@ class _Tokens:
     cache_read: int = 0
     thinking: int = 0
 
-    def update(self, usage: Any) -> None:
+    def update(self, usage: object) -> None:
         """Take every count the event carries; later events hold the final, cumulative ones."""
+        if not isinstance(usage, Mapping):
+            return
         for ours, theirs in (
             ("input", "input_tokens"),
             ("output", "output_tokens"),
             ("cache_creation", "cache_creation_input_tokens"),
             ("cache_read", "cache_read_input_tokens"),
         ):
-            value = getattr(usage, theirs, None)
-            if value is not None:
+            if _is_count(value := usage.get(theirs)):
                 setattr(self, ours, value)
-        details = getattr(usage, "output_tokens_details", None)
-        if details is not None and getattr(details, "thinking_tokens", None) is not None:
-            self.thinking = details.thinking_tokens
+        details = usage.get("output_tokens_details")
+        thinking = details.get("thinking_tokens") if isinstance(details, Mapping) else None
+        if isinstance(thinking, int) and _is_count(thinking):
+            self.thinking = thinking
 
     def to_usage(self) -> Usage:
         return usage_from_counts(
@@ -68,6 +69,10 @@ class _Tokens:
             cache_read_input_tokens=self.cache_read,
             thinking_tokens=self.thinking,
         )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def usage_from_counts(
@@ -99,57 +104,72 @@ class StreamAssembler:
         self._model: str | None = None
         self._stopped = False
 
-    def feed(self, event: RawMessageStreamEvent) -> list[Delta]:
-        if event.type == "message_start":
-            self._model = event.message.model
-            self._tokens.update(event.message.usage)
-        elif event.type == "content_block_start":
-            return self._start_block(event.index, event.content_block)
-        elif event.type == "content_block_delta":
-            return self._delta(event.index, event.delta)
-        elif event.type == "message_delta":
-            self._stop_reason = event.delta.stop_reason
-            self._tokens.update(event.usage)
-        elif event.type == "message_stop":
+    def feed(self, event: Mapping[str, Any]) -> list[Delta]:
+        """One decoded event (the JSON of an SSE ``data`` field)."""
+        kind = event.get("type")
+        if kind == "message_start":
+            message = _mapping(event, "message")
+            model = message.get("model")
+            self._model = model if isinstance(model, str) else None
+            self._tokens.update(message.get("usage"))
+        elif kind == "content_block_start":
+            return self._start_block(_index(event), _mapping(event, "content_block"))
+        elif kind == "content_block_delta":
+            return self._delta(_index(event), _mapping(event, "delta"))
+        elif kind == "message_delta":
+            stop_reason = _mapping(event, "delta").get("stop_reason")
+            self._stop_reason = stop_reason if isinstance(stop_reason, str) else None
+            self._tokens.update(event.get("usage"))
+        elif kind == "message_stop":
             self._stopped = True
+        elif kind == "error":
+            error = event.get("error")
+            error = error if isinstance(error, Mapping) else {}
+            raise stream_error(str(error.get("type") or ""), str(error.get("message") or ""))
+        # ping, content_block_stop and event types added later carry nothing we need.
         return []
 
-    def _start_block(self, index: int, block: Any) -> list[Delta]:
-        if block.type == "text":
-            self._blocks[index] = _Block("text", [block.text] if block.text else [])
-            return [TextDelta(block.text)] if block.text else []
-        if block.type == "thinking":
-            self._blocks[index] = _Block(
-                "thinking", [block.thinking] if block.thinking else [], block.signature or None
-            )
-            return [ReasoningDelta(block.thinking)] if block.thinking else []
-        if block.type == "tool_use":
+    def _start_block(self, index: int, block: Mapping[str, Any]) -> list[Delta]:
+        kind = block.get("type")
+        if kind == "text":
+            text = _text(block, "text")
+            self._blocks[index] = _Block("text", [text] if text else [])
+            return [TextDelta(text)] if text else []
+        if kind == "thinking":
+            thinking = _text(block, "thinking")
+            signature = _text(block, "signature") or None
+            self._blocks[index] = _Block("thinking", [thinking] if thinking else [], signature)
+            return [ReasoningDelta(thinking)] if thinking else []
+        if kind == "tool_use":
             self._blocks[index] = _Block(
                 "tool_use",
-                tool_id=block.id,
-                tool_name=block.name,
-                tool_input=ToolInputAssembler(block.input),
+                tool_id=_text(block, "id"),
+                tool_name=_text(block, "name"),
+                tool_input=ToolInputAssembler(block.get("input")),
             )
             return []
         # TODO(#2): redacted thinking and server tool blocks are dropped from the turn.
-        logger.debug("ignoring content block of type %s", block.type)
+        logger.debug("ignoring content block of type %s", kind)
         self._blocks[index] = _Block("other")
         return []
 
-    def _delta(self, index: int, delta: Any) -> list[Delta]:
+    def _delta(self, index: int, delta: Mapping[str, Any]) -> list[Delta]:
         block = self._blocks.get(index)
         if block is None:
-            raise _protocol_error(f"delta for content block {index} before its start")
-        if delta.type == "text_delta":
-            block.text.append(delta.text)
-            return [TextDelta(delta.text)] if delta.text else []
-        if delta.type == "thinking_delta":
-            block.text.append(delta.thinking)
-            return [ReasoningDelta(delta.thinking)] if delta.thinking else []
-        if delta.type == "signature_delta":
-            block.signature = (block.signature or "") + delta.signature
-        elif delta.type == "input_json_delta" and block.tool_input is not None:
-            block.tool_input.feed(delta.partial_json)
+            raise protocol_error(f"delta for content block {index} before its start")
+        kind = delta.get("type")
+        if kind == "text_delta":
+            text = _text(delta, "text")
+            block.text.append(text)
+            return [TextDelta(text)] if text else []
+        if kind == "thinking_delta":
+            thinking = _text(delta, "thinking")
+            block.text.append(thinking)
+            return [ReasoningDelta(thinking)] if thinking else []
+        if kind == "signature_delta":
+            block.signature = (block.signature or "") + _text(delta, "signature")
+        elif kind == "input_json_delta" and block.tool_input is not None:
+            block.tool_input.feed(_text(delta, "partial_json"))
         return []
 
     def finish(self) -> Generation:
@@ -181,11 +201,35 @@ class StreamAssembler:
             try:
                 args = block.tool_input.result()
             except ToolInputError as exc:
-                raise _protocol_error(f"tool {block.tool_name!r}: {exc}") from exc
+                raise protocol_error(f"tool {block.tool_name!r}: {exc}") from exc
             return ToolCallPart(tool_call_id=block.tool_id, tool_name=block.tool_name, args=args)
         return None
 
 
-def _protocol_error(message: str) -> ProviderError:
+def _mapping(event: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = event.get(key)
+    if not isinstance(value, Mapping):
+        raise protocol_error(f"{event.get('type')} event without an object {key!r}")
+    return value
+
+
+def _index(event: Mapping[str, Any]) -> int:
+    index = event.get("index")
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise protocol_error(f"{event.get('type')} event without an integer index")
+    return index
+
+
+def _text(value: Mapping[str, Any], key: str) -> str:
+    """A string field; absent or null is empty, any other type is a garbled stream."""
+    text = value.get(key)
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise protocol_error(f"{value.get('type')}.{key} is {type(text).__name__}, not a string")
+    return text
+
+
+def protocol_error(message: str) -> ProviderError:
     # A garbled stream is the server's fault and usually transient: retry it.
     return ProviderError(f"malformed reply stream: {message}", retryable=True, kind="server")

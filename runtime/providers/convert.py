@@ -43,7 +43,7 @@ MAX_CACHE_BREAKPOINTS = 4
 
 
 def request_body(request: GenerationRequest) -> dict[str, Any]:
-    """The ``messages.create`` arguments for one streamed generation (without ``stream``)."""
+    """The Messages API request body of one generation (the caller adds ``stream``)."""
     system, messages = convert_messages(request.messages)
     body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens}
     if request.reasoning_budget:

@@ -58,8 +58,16 @@ class ProviderError(Exception):
         retryable: bool,
         status_code: int | None = None,
         retry_after_s: float | None = None,
-        kind: Literal["rate_limit", "overloaded", "server", "timeout", "connection", "client",
-                      "auth", "script"] = "server",
+        kind: Literal[
+            "rate_limit",
+            "overloaded",
+            "server",
+            "timeout",
+            "connection",
+            "client",
+            "auth",
+            "script",
+        ] = "server",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -74,8 +82,9 @@ class Provider(Protocol):
     def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
         """Yield deltas as they arrive, then exactly one ``Generation`` last.
 
-        Raises ``ProviderError`` (translated from the SDK) on any failure, including one in
-        the middle of the stream; what was yielded before it must then be discarded.
+        Raises ``ProviderError`` (translated from HTTP and stream failures) on any failure,
+        including one in the middle of the stream; what was yielded before it must then be
+        discarded.
         """
         ...
 

@@ -219,16 +219,25 @@ async def test_running_out_of_script_is_a_non_retryable_error_naming_the_script(
     assert "no turn left after 1 turn" in str(error)
 
 
-async def test_errors_keep_the_sdk_exception_as_their_cause(
+async def test_the_api_error_message_and_type_reach_the_error(
     fake_api: FakeMessagesAPI, provider: AnthropicProvider
 ) -> None:
-    import anthropic
-
-    fake_api.add_turns([{"http_error": {"status": 503}}])
+    fake_api.add_turns(
+        [
+            {
+                "http_error": {
+                    "status": 400,
+                    "type": "invalid_request_error",
+                    "message": "max_tokens: 0",
+                }
+            }
+        ]
+    )
 
     _, error = await stream_until_error(provider)
 
-    assert isinstance(error.__cause__, anthropic.APIStatusError)
+    assert "400" in str(error) and "max_tokens: 0" in str(error)
+    assert error.__cause__ is None  # a reply, not an exception, was the failure
 
 
 async def test_a_wrong_api_key_is_an_auth_error_that_is_not_retried() -> None:

@@ -1,4 +1,4 @@
-"""AnthropicProvider through the real SDK against the fake Messages API over loopback."""
+"""AnthropicProvider against the fake Messages API over loopback."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from runtime.errors import ConfigError
 from runtime.messages import TextPart, ThinkingPart, ToolCallPart
-from runtime.providers.anthropic import AnthropicProvider, sdk_base_url
+from runtime.providers.anthropic import AnthropicProvider, api_root
 from runtime.providers.provider import ReasoningDelta, TextDelta
 from tests.fakes import FakeMessagesAPI
 from tests.runtime.providers.conftest import TEST_KEY
@@ -152,11 +152,11 @@ async def test_both_base_url_forms_reach_v1_messages(form: str) -> None:
         assert [r.path for r in api.requests] == ["/v1/messages"]
 
 
-def test_sdk_base_url_strips_only_a_trailing_v1() -> None:
-    assert sdk_base_url("https://gw.example/v1") == "https://gw.example"
-    assert sdk_base_url("https://gw.example/anthropic/v1/") == "https://gw.example/anthropic"
-    assert sdk_base_url("https://gw.example/v10") == "https://gw.example/v10"
-    assert sdk_base_url(None) is None
+def test_api_root_strips_only_a_trailing_v1() -> None:
+    assert api_root("https://gw.example/v1") == "https://gw.example"
+    assert api_root("https://gw.example/anthropic/v1/") == "https://gw.example/anthropic"
+    assert api_root("https://gw.example/v10") == "https://gw.example/v10"
+    assert api_root(None) is None
 
 
 async def test_configured_headers_and_the_api_key_are_sent(
@@ -175,10 +175,27 @@ async def test_configured_headers_and_the_api_key_are_sent(
     headers = fake_api.requests[0].headers
     assert headers["x-gateway-tenant"] == "acme"
     assert headers["x-trace"] == "t-1"
-    credentials = headers.get("x-api-key") or headers.get("authorization", "")
-    assert "sk-ant-from-env" in credentials
-    # The SDK's own retries are off: the loop retries and emits events.
-    assert headers.get("x-stainless-retry-count", "0") == "0"
+    assert headers["x-api-key"] == "sk-ant-from-env"
+    assert headers["anthropic-version"] == "2023-06-01"
+    assert fake_api.requests[0].body["stream"] is True
+
+
+async def test_a_configured_authorization_header_replaces_the_api_key(
+    fake_api: FakeMessagesAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    fake_api.api_key = "gateway-token"
+    fake_api.add_turns([{"text": "ok"}])
+    provider = AnthropicProvider(
+        base_url=fake_api.url_v1, headers={"Authorization": "Bearer gateway-token"}
+    )
+    try:
+        _, generation = await collect(provider, make_request())
+    finally:
+        await provider.aclose()
+
+    assert generation.contents[0].text == "ok"  # type: ignore[union-attr]
+    assert "x-api-key" not in fake_api.requests[0].headers
 
 
 def test_a_missing_api_key_is_a_config_error_naming_the_variable(
@@ -259,11 +276,12 @@ async def test_non_streamed_reply_from_the_fake_is_a_plain_message(
     assert fake_api.requests[0].body.get("stream") in (None, False)
 
 
-def test_importing_the_provider_module_does_not_import_the_sdk_but_preloading_does() -> None:
+def test_the_runtime_never_imports_the_anthropic_sdk_and_httpx_only_for_a_provider() -> None:
     code = (
-        "import sys, runtime.providers.anthropic as a, runtime.providers.scripted; "
-        "before = 'anthropic' in sys.modules; a.preload_sdk(); a._preloading.join(60); "
-        "print(before, 'anthropic' in sys.modules)"
+        "import sys, runtime.cli, runtime.providers.anthropic as a, runtime.providers.scripted; "
+        "before = 'httpx' in sys.modules; "
+        "a.AnthropicProvider(api_key='k'); "
+        "print(before, 'httpx' in sys.modules, 'anthropic' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -273,7 +291,7 @@ def test_importing_the_provider_module_does_not_import_the_sdk_but_preloading_do
         timeout=120,
         cwd=Path(__file__).resolve().parents[3],
     )
-    assert out.stdout.split() == ["False", "True"]
+    assert out.stdout.split() == ["False", "True", "False"]
 
 
 async def test_anthropic_base_url_from_the_environment_may_end_in_v1(
