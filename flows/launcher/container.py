@@ -13,7 +13,13 @@ from typing import Any
 
 from docker.types import LogConfig, Mount, Ulimit
 
-from flows.launcher.engine import EXECUTION_LABEL, MANAGED_LABEL, ROLE_LABEL
+from flows.launcher.engine import (
+    EXECUTION_LABEL,
+    MANAGED_LABEL,
+    OWNER_LABEL,
+    ROLE_LABEL,
+    owner_label,
+)
 from flows.launcher.limits import Limits
 from flows.launcher.spec import LaunchSpec
 
@@ -29,6 +35,7 @@ def labels_for(spec: LaunchSpec, execution_id: str, role: str) -> dict[str, str]
         MANAGED_LABEL: "true",
         EXECUTION_LABEL: execution_id,
         ROLE_LABEL: role,
+        OWNER_LABEL: owner_label(),
     }
 
 

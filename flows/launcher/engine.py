@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from functools import cache
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -17,6 +21,11 @@ logger = logging.getLogger(__name__)
 MANAGED_LABEL = "perstack.managed"
 EXECUTION_LABEL = "perstack.execution"
 ROLE_LABEL = "perstack.role"
+# The process that created a container or network: "<boot id>/<hostname>/<pid>/<start
+# time>". A launcher on the same machine and in the same PID namespace (same boot and
+# hostname) can tell whether that process still lives; one that died without cleaning up
+# (SIGKILL, OOM, power cut of a worker) leaves resources that the next launch removes.
+OWNER_LABEL = "perstack.owner"
 # API calls are local and quick; a daemon that does not answer in this long is stuck.
 API_TIMEOUT_SECONDS = 60
 
@@ -40,8 +49,6 @@ def engine_unavailable_reason() -> str | None:
     return None
 
 
-# TODO(#5): a launcher killed with SIGKILL cannot remove its containers; nothing calls
-# remove_leftovers on a schedule yet (a worker should at start-up, for its own labels).
 def remove_leftovers(client: docker.DockerClient, labels: dict[str, str] | None = None) -> int:
     """Remove every managed container, then network, matching ``labels``; returns how many."""
     selector = [f"{MANAGED_LABEL}=true", *(f"{k}={v}" for k, v in (labels or {}).items())]
@@ -61,3 +68,68 @@ def remove_leftovers(client: docker.DockerClient, labels: dict[str, str] | None 
     if removed:
         logger.info("removed %d leftover containers and networks", removed)
     return removed
+
+
+@cache
+def owner_label() -> str:
+    """This process's ``OWNER_LABEL`` value."""
+    return f"{_boot_id()}/{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid())}"
+
+
+def remove_orphans(client: docker.DockerClient) -> int:
+    """Remove the managed containers, then networks, whose owner process is provably gone.
+
+    Resources of another machine, boot or PID namespace (another hostname) are left alone,
+    as are those of a process that still runs: only its own launcher may remove them.
+    """
+    selector = {"label": [f"{MANAGED_LABEL}=true", OWNER_LABEL]}
+    removed = 0
+    # The low-level listings carry the labels: no inspection per container.
+    for container in client.api.containers(all=True, filters=selector):
+        if _owner_is_gone((container.get("Labels") or {}).get(OWNER_LABEL, "")):
+            try:
+                client.api.remove_container(container["Id"], force=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+    for network in client.api.networks(filters=selector):
+        if _owner_is_gone((network.get("Labels") or {}).get(OWNER_LABEL, "")):
+            try:
+                client.api.remove_network(network["Id"])
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as error:  # still in use: a container survived
+                logger.warning("could not remove orphaned network %s: %s", network["Name"], error)
+    if removed:
+        logger.warning("removed %d containers and networks of launchers that died", removed)
+    return removed
+
+
+def _owner_is_gone(owner: str) -> bool:
+    boot_id, _, rest = owner.partition("/")
+    hostname, _, rest = rest.partition("/")
+    pid, _, started = rest.partition("/")
+    if (boot_id, hostname) != (_boot_id(), socket.gethostname()) or not pid.isdigit():
+        return False
+    return _start_time(int(pid)) != started
+
+
+@cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot ("" when there is no such
+    process): with the pid, it names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses; fields follow the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else ""

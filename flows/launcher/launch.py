@@ -21,7 +21,7 @@ import requests.exceptions
 
 from flows.launcher.attach import STDERR, STDOUT, AttachedStream
 from flows.launcher.container import runtime_container_kwargs
-from flows.launcher.engine import connect
+from flows.launcher.engine import connect, remove_orphans
 from flows.launcher.errors import ImageMissingError, LauncherError
 from flows.launcher.events import EventCallback, EventSink
 from flows.launcher.output import LineSplitter
@@ -111,6 +111,7 @@ class _Execution:
         prepare_workspace(spec.workspace, spec.user)
         env = spec.resolved_env()
         _require_image(client, spec.image)
+        _remove_orphans(client)
         sink = EventSink(captured.events, on_event, self.job_id, self.run_id)
         proxy: EgressProxy | None = None
         container_id: str | None = None
@@ -254,6 +255,15 @@ def _wait_for_exit(client: docker.DockerClient, container_id: str) -> None:
             state = _translate(lambda: client.api.inspect_container(container_id))["State"]
             if not state.get("Running"):
                 return
+
+
+def _remove_orphans(client: docker.DockerClient) -> None:
+    """What launchers that died left behind goes before anything new is started; a failure
+    to clean up is logged, never a reason not to run."""
+    try:
+        remove_orphans(client)
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        logger.warning("looking for orphaned containers failed", exc_info=True)
 
 
 def _proxy_env(proxy_url: str) -> dict[str, str]:
