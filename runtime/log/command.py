@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -18,12 +19,16 @@ from runtime.errors import PerstackError
 from runtime.log.document import write_json
 from runtime.log.errors import LogError
 from runtime.log.filters import DEFAULT_TAKE, FilterExpression, FilterOptions, StepFilter
+from runtime.log.reader import WorkspaceLog
 from runtime.log.render import render_text
 from runtime.log.view import Selection, build_view
 
 EXIT_SHOWN = 0
 EXIT_UNREADABLE = 1
 EXIT_USAGE = 2
+
+# The reference's override of where the ``perstack`` folder is (default ``./perstack``).
+STORAGE_ENV = "PERSTACK_STORAGE_PATH"
 
 EPILOG = """\
 --step takes N, >N, >=N, <N, <=N or N-M (inclusive).
@@ -62,8 +67,11 @@ def add_log_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     where = parser.add_argument_group("what to show")
-    # TODO(#4): the reference also reads PERSTACK_STORAGE_PATH; only --workspace here.
-    where.add_argument("--workspace", default=".", help="workspace folder (default: .)")
+    where.add_argument(
+        "--workspace",
+        help=f"workspace folder whose perstack/ holds the jobs (default: ${STORAGE_ENV}, "
+        "the storage folder itself, when set; else .)",
+    )
     where.add_argument("--job", help="job id, or a unique prefix (default: the latest job)")
     where.add_argument("--run", help="only this run's events")
     where.add_argument("--checkpoint", help="this checkpoint, and its run's events")
@@ -112,10 +120,18 @@ def _filters(args: argparse.Namespace) -> FilterOptions:
     )
 
 
+def _store(workspace: str | None) -> WorkspaceLog:
+    """``--workspace`` first; else the reference's variable naming the ``perstack`` folder."""
+    storage = os.environ.get(STORAGE_ENV)
+    if workspace is None and storage:
+        return WorkspaceLog(Path("."), storage=Path(storage))
+    return WorkspaceLog(Path(workspace or "."))
+
+
 def show_log(args: argparse.Namespace, out: TextIO) -> None:
     """Write what ``args`` ask for to ``out``; raises LogError or StorageError."""
     selection = Selection(args.job, args.run, args.checkpoint, args.messages)
-    view = build_view(Path(args.workspace), selection, _filters(args))
+    view = build_view(_store(args.workspace), selection, _filters(args))
     if args.json or args.pretty:
         write_json(view, out, pretty=args.pretty, summary=args.summary)
         return

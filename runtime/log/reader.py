@@ -236,11 +236,11 @@ def _last_activity(job_dir: Path) -> tuple[int, float]:
 
 
 class WorkspaceLog:
-    """The jobs under ``{workspace}/perstack/jobs``."""
+    """The jobs under ``{workspace}/perstack/jobs``, or ``{storage}/jobs`` when the storage
+    folder is named directly (``PERSTACK_STORAGE_PATH``)."""
 
-    def __init__(self, workspace: Path) -> None:
-        self.workspace = workspace
-        self.jobs_dir = workspace / RUNTIME_DIR_NAME / "jobs"
+    def __init__(self, workspace: Path, *, storage: Path | None = None) -> None:
+        self.jobs_dir = (storage or workspace / RUNTIME_DIR_NAME) / "jobs"
 
     def job_ids(self) -> list[str]:
         """Every job, the most recently active first."""

@@ -33,8 +33,7 @@ class LogView:
     result: FilterResult
 
 
-def build_view(workspace: Path, selection: Selection, filters: FilterOptions) -> LogView:
-    store = WorkspaceLog(workspace)
+def build_view(store: WorkspaceLog, selection: Selection, filters: FilterOptions) -> LogView:
     holder: str | None = None
     if selection.job is not None:
         job_id = store.resolve_job_id(selection.job)

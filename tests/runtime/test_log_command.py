@@ -437,6 +437,44 @@ def test_a_reference_checkpoint_shows_its_messages() -> None:
     )
 
 
+def test_perstack_storage_path_names_the_perstack_folder_when_no_workspace_is_given(
+    team: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    team.run(DONE)
+    monkeypatch.setenv("PERSTACK_STORAGE_PATH", str(team.workspace / "perstack"))
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["log", "--json"])
+
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue())["job"]["status"] == "completed"
+
+
+def test_an_explicit_workspace_wins_over_perstack_storage_path(
+    team: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    team.run(DONE)
+    monkeypatch.setenv("PERSTACK_STORAGE_PATH", str(tmp_path / "elsewhere"))
+
+    shown = log(team.workspace, "--json")
+
+    assert shown.code == 0, shown.err
+    assert json.loads(shown.out)["job"]["status"] == "completed"
+
+
+def test_perstack_storage_path_without_jobs_says_which_folder_was_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PERSTACK_STORAGE_PATH", str(tmp_path / "empty"))
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["log"])
+
+    assert code == 2
+    assert str(tmp_path / "empty" / "jobs") in err.getvalue()
+
+
 # --- a real process -------------------------------------------------------------------
 
 
