@@ -40,6 +40,9 @@ DEFAULT_RETRY_BASE_DELAY_S = 1.0
 RETRY_BASE_DELAY_ENV = "PERSTACK_RETRY_BASE_DELAY_MS"
 # No single wait longer than this unless the server's retry-after asks for it.
 RETRY_MAX_DELAY_S = 60.0
+# A retry-after beyond this (a far-off date, a gateway's bug) is not waited out in full: the
+# run would hang with nothing to show for it.
+RETRY_AFTER_MAX_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class RetryPolicy:
     def delay_for(self, attempt: int, error: ProviderError) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         if error.retry_after_s is not None:
-            return float(max(0.0, error.retry_after_s))
+            return min(RETRY_AFTER_MAX_S, max(0.0, float(error.retry_after_s)))
         ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return ceiling * random.uniform(0.5, 1.0)
 

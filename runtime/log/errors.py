@@ -32,8 +32,10 @@ class UnreadableFileError(PerstackError):
 
 class NoJobsError(LogError):
     def __init__(self, jobs_dir: str) -> None:
-        super().__init__(f"no jobs in {jobs_dir}; point --workspace at the folder a run used "
-            "(or PERSTACK_STORAGE_PATH at its perstack folder)")
+        super().__init__(
+            f"no jobs in {jobs_dir}; point --workspace at the folder a run used "
+            "(or PERSTACK_STORAGE_PATH at its perstack folder)"
+        )
         self.jobs_dir = jobs_dir
 
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,9 @@ CONNECT_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 5.0
 # An error reply's body is read up to this size for its message.
 MAX_ERROR_BODY = 64 * 1024
+# Headers whose values are credentials, and the shortest value worth redacting.
+_AUTH_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization"})
+MIN_SECRET_LENGTH = 8
 
 
 def api_root(base_url: str | None) -> str | None:
@@ -68,11 +72,15 @@ class AnthropicProvider:
         api_key: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        # A key pasted or read from a file often carries a line break or spaces around it.
+        key = key.strip() if key else key
         if not key and not _has_auth_header(headers):
             raise ConfigError(
                 f"{API_KEY_ENV} is not set: export it, or put it in the env file named by "
                 "envPath in perstack.toml (or --env-path)"
             )
+        if key:
+            _check_header_safe(key)
         import httpx
 
         self.base_url = api_root(base_url or os.environ.get(BASE_URL_ENV))
@@ -84,6 +92,12 @@ class AnthropicProvider:
             # The configured headers last: a gateway may need its own auth or version.
             **dict(headers or {}),
         }
+        # Never quoted in an error, even when a gateway echoes the request in its reply.
+        self._secrets = [
+            value
+            for name, value in self._headers.items()
+            if name.lower() in _AUTH_HEADERS and len(value) >= MIN_SECRET_LENGTH
+        ]
         # Proxies and SSL_CERT_FILE come from the environment (trust_env), as in the container.
         self._client = httpx.AsyncClient(follow_redirects=False)
 
@@ -102,6 +116,9 @@ class AnthropicProvider:
                         yield delta
             generation = assembler.finish()
             outcome = "completed"
+        except ProviderError as exc:
+            exc.args = (self._redact(str(exc)),)
+            raise
         finally:
             logger.debug(
                 "anthropic generation %s %s in %.3fs",
@@ -133,7 +150,7 @@ class AnthropicProvider:
                 raise response_error(
                     response.status_code, response.headers, await _head(response, deadline)
                 )
-            events = server_sent_events(response.aiter_lines()).__aiter__()
+            events = server_sent_events(response.aiter_bytes()).__aiter__()
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
@@ -145,11 +162,30 @@ class AnthropicProvider:
                 except httpx.HTTPError as exc:
                     raise transport_error(exc, started=True) from exc
                 yield assembler.feed(_decode(event.event, event.data))
+                if assembler.stopped:
+                    # Done: a gateway's trailing "[DONE]" or pings are not waited for.
+                    return
         finally:
             await _close_quietly(response)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def _check_header_safe(key: str) -> None:
+    """A key that cannot travel in an HTTP header fails now, without being quoted."""
+    for position, char in enumerate(key):
+        if not "!" <= char <= "~":
+            raise ConfigError(
+                f"{API_KEY_ENV} holds {unicodedata.name(char, f'U+{ord(char):04X}')!r} at "
+                f"position {position + 1} (of {len(key)}), which an HTTP header cannot carry: "
+                "set it to the key alone, as the console shows it"
+            )
 
 
 def _is_event_stream(headers: Mapping[str, str]) -> bool:
@@ -206,4 +242,4 @@ async def _close_quietly(response: httpx.Response) -> None:
 
 def _has_auth_header(headers: Mapping[str, str] | None) -> bool:
     names = {name.lower() for name in (headers or {})}
-    return bool(names & {"x-api-key", "authorization"})
+    return bool(names & _AUTH_HEADERS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
@@ -131,25 +132,30 @@ def _failure_kind(status: int) -> Kind:
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms``, else ``retry-after`` as seconds or an HTTP date; None if absent."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
+    """``retry-after-ms``, else ``retry-after`` as seconds or an HTTP date; None if absent or
+    not a finite number (``inf``, ``nan``), so that the loop's own backoff applies."""
+    millis = _finite(headers.get("retry-after-ms"))
+    if millis is not None:
+        return max(0.0, millis / 1000)
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _finite(value)
+    if seconds is not None:
+        return max(0.0, seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _finite(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _url(exc: httpx.HTTPError) -> str:

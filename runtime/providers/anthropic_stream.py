@@ -104,6 +104,11 @@ class StreamAssembler:
         self._model: str | None = None
         self._stopped = False
 
+    @property
+    def stopped(self) -> bool:
+        """Whether ``message_stop`` came: the turn is whole, whatever the stream sends next."""
+        return self._stopped
+
     def feed(self, event: Mapping[str, Any]) -> list[Delta]:
         """One decoded event (the JSON of an SSE ``data`` field)."""
         kind = event.get("type")

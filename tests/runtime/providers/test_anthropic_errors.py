@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from runtime.generation import RETRY_AFTER_MAX_S, RetryPolicy
 from runtime.providers.anthropic_errors import retry_after_seconds, status_error, stream_error
 
 
@@ -26,9 +27,27 @@ def test_retry_after_as_an_http_date() -> None:
     assert seconds is not None and 25 <= seconds <= 31
 
 
-@pytest.mark.parametrize("headers", [{}, {"retry-after": "soon"}, {"retry-after-ms": "x"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"retry-after": "soon"},
+        {"retry-after-ms": "x"},
+        {"retry-after": "inf"},
+        {"retry-after": "NaN"},
+        {"retry-after": "1e400"},
+        {"retry-after-ms": "Infinity"},
+    ],
+)
 def test_absent_or_unreadable_retry_after_is_none(headers: dict[str, str]) -> None:
     assert retry_after_seconds(headers) is None
+
+
+def test_a_retry_after_far_in_the_future_is_waited_only_up_to_the_cap() -> None:
+    seconds = retry_after_seconds({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
+    error = status_error(429, "slow down", retry_after_s=seconds)
+
+    assert RetryPolicy(max_retries=5).delay_for(1, error) == RETRY_AFTER_MAX_S
 
 
 @pytest.mark.parametrize(

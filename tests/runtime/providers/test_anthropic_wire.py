@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from runtime.errors import ConfigError
 from runtime.providers.anthropic import AnthropicProvider
 from runtime.providers.provider import ProviderError
-from runtime.providers.sse import ServerSentEvent, SseDecoder
+from runtime.providers.sse import LineSplitter, ServerSentEvent, SseDecoder
 from tests.runtime.providers.helpers import collect, make_request
 
 
@@ -23,6 +24,10 @@ class RawServer:
 
     def __init__(self) -> None:
         self.reply = b""
+        # Keep the connection open after the reply, as a gateway that goes on sending would.
+        self.hold_open = False
+        # Or a reply made from the request (its head and body).
+        self.reply_for: Callable[[bytes], bytes] | None = None
         self.requests: list[bytes] = []
         self._server: asyncio.Server | None = None
 
@@ -48,8 +53,10 @@ class RawServer:
             if line.lower().startswith(b"content-length:")
         )
         self.requests.append(head + await reader.readexactly(length))
-        writer.write(self.reply)
+        writer.write(self.reply_for(self.requests[-1]) if self.reply_for else self.reply)
         await writer.drain()
+        if self.hold_open:
+            await reader.read()  # until the client hangs up
         writer.close()
 
 
@@ -100,18 +107,18 @@ async def raw() -> AsyncIterator[RawServer]:
         yield server
 
 
-async def generate(raw: RawServer) -> object:
-    provider = AnthropicProvider(base_url=raw.url, api_key="sk-test")
+async def generate(raw: RawServer, *, api_key: str = "sk-test", timeout_s: float = 10.0) -> object:
+    provider = AnthropicProvider(base_url=raw.url, api_key=api_key)
     try:
-        _, generation = await collect(provider, make_request())
+        _, generation = await collect(provider, make_request(timeout_s=timeout_s))
     finally:
         await provider.aclose()
     return generation
 
 
-async def failure(raw: RawServer) -> ProviderError:
+async def failure(raw: RawServer, *, api_key: str = "sk-test") -> ProviderError:
     with pytest.raises(ProviderError) as caught:
-        await generate(raw)
+        await generate(raw, api_key=api_key)
     return caught.value
 
 
@@ -192,6 +199,92 @@ async def test_a_stream_cut_before_message_stop_is_retryable(raw: RawServer) -> 
     error = await failure(raw)
 
     assert (error.retryable, error.kind) == (True, "connection")
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+async def test_a_raw_unicode_line_separator_in_the_text_stays_in_the_text(
+    raw: RawServer, separator: str
+) -> None:
+    # JSON strings may hold these unescaped; only CR and LF end a line of the event stream.
+    body = sse(*text_turn("a" + separator + "b")).replace(
+        json.dumps(separator)[1:-1].encode(), separator.encode()
+    )
+    raw.reply = http_reply("200 OK", "text/event-stream", body)
+
+    generation = await generate(raw)
+
+    assert generation.contents[0].text == "a" + separator + "b"  # type: ignore[attr-defined]
+
+
+async def test_the_stream_is_read_as_utf8_whatever_charset_its_content_type_names(
+    raw: RawServer,
+) -> None:
+    body = sse(*text_turn("héllo")).replace(b"\\u00e9", "é".encode())
+    raw.reply = http_reply("200 OK", "text/event-stream; charset=ISO-8859-1", body)
+
+    generation = await generate(raw)
+
+    assert generation.contents[0].text == "héllo"  # type: ignore[attr-defined]
+
+
+async def test_what_a_gateway_sends_after_message_stop_is_not_waited_for(raw: RawServer) -> None:
+    trailer = b'data: [DONE]\n\nevent: ping\ndata: {"type": "ping"}\n\n'
+    raw.reply = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        + sse(*text_turn("done"))
+        + trailer
+    )
+    raw.hold_open = True
+
+    generation = await generate(raw, timeout_s=5.0)
+
+    assert generation.contents[0].text == "done"  # type: ignore[attr-defined]
+
+
+async def test_an_api_key_echoed_back_by_a_gateway_is_redacted_from_the_error(
+    raw: RawServer,
+) -> None:
+    raw.reply_for = lambda request: http_reply(
+        "401 Unauthorized", "text/html", b"<pre>" + request + b"</pre>"
+    )
+
+    error = await failure(raw, api_key="sk-ant-CANARY-0123456789")
+
+    assert "CANARY" not in str(error)
+    assert "[redacted]" in str(error)
+    assert error.kind == "auth"
+
+
+async def test_an_api_key_with_a_line_break_or_spaces_around_it_is_sent_trimmed(
+    raw: RawServer,
+) -> None:
+    raw.reply = http_reply("200 OK", "text/event-stream", sse(*text_turn("ok")))
+
+    await generate(raw, api_key="  sk-test-trimmed\n")
+
+    assert b"\r\nx-api-key: sk-test-trimmed\r\n" in raw.requests[0]
+
+
+@pytest.mark.parametrize("key", ["sk-ant-SEC\u201cRET", "sk-ant-SE\rCRET", "sk-ant SECRET"])
+def test_an_api_key_a_header_cannot_carry_is_a_config_error_that_does_not_quote_it(
+    key: str,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        AnthropicProvider(base_url="http://127.0.0.1:9/v1", api_key=key)
+
+    assert "ANTHROPIC_API_KEY" in str(caught.value)
+    assert "SEC" not in str(caught.value) and "RET" not in str(caught.value)
+
+
+def test_sse_lines_split_anywhere_across_chunks_come_out_whole() -> None:
+    stream = "data: a\u2028b\r\n\r\ndata: é😀\r\rx\ny\r\n".encode()
+    lines = ["data: a\u2028b", "", "data: é😀", "", "x", "y"]
+
+    for first in range(len(stream)):
+        for second in range(first, len(stream)):
+            splitter = LineSplitter()
+            chunks = [stream[:first], stream[first:second], stream[second:]]
+            assert [line for chunk in chunks for line in splitter.feed(chunk)] == lines
 
 
 def decode(lines: list[str]) -> list[ServerSentEvent]:
