@@ -54,9 +54,9 @@ def derive(
         con.execute(QUIET)
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        con.register("batch_events", events.select(_EVENT_COLUMNS))
+        con.register("batch_events", _numbered(events.select(_EVENT_COLUMNS), "event_no"))
         for kind in ("checkpoint", "job", "run_setting"):
-            con.register(f"batch_{kind}_files", docs[kind])
+            con.register(f"batch_{kind}_files", _numbered(docs[kind], "file_no"))
         con.execute(sql_text("derive", "docs.sql"))
         out = {}
         for name in DERIVED:
@@ -65,6 +65,11 @@ def derive(
         return out
     finally:
         con.close()
+
+
+def _numbered(table: pa.Table, name: str) -> pa.Table:
+    """The table with its row numbers: the order in which checkpoints were seen."""
+    return table.append_column(name, pa.array(range(table.num_rows), pa.int64()))
 
 
 def doc_table(rows: list[tuple[str, str]], user: str | None) -> pa.Table:

@@ -1,13 +1,15 @@
--- Every checkpoint of the batch: checkpoint files and the checkpoints embedded in events
--- (src is the event's raw line or the file's text, prefix where the checkpoint sits in it).
+-- Every checkpoint of the batch: checkpoint files and the checkpoints embedded in events.
 -- Each is parsed once into a struct (s) and once for its JSON-valued fields (parts); its
--- version hash covers both. continueToNextStep's nextCheckpoint is left out: the next
--- step-ending event carries the same checkpoint with the same messages and more (it stays
--- in the events' raw payload).
+-- version hash covers both. Where it came from is kept as (origin, src_no): 0 an event's
+-- checkpoint, 1 a startRun's initialCheckpoint, 2 a checkpoint file, and the row of the
+-- event or file; the text itself is not copied here (messages.sql reads back the few it
+-- needs). continueToNextStep's nextCheckpoint is left out: the next step-ending event
+-- carries the same checkpoint with the same messages and more (it stays in the events' raw
+-- payload).
 CREATE OR REPLACE TEMP TABLE docs AS
 WITH found AS (
     SELECT
-        raw AS src, '$.checkpoint' AS prefix, type AS seen_in, source_file, user_name,
+        0 AS origin, event_no AS src_no, type AS seen_in, source_file, user_name,
         json_transform(raw, '{"checkpoint": @CHECKPOINT@}').checkpoint AS s,
         json_extract(raw, ['$.checkpoint.delegateTo', '$.checkpoint.delegatedBy',
                            '$.checkpoint.pendingToolCalls', '$.checkpoint.partialToolResults',
@@ -16,7 +18,7 @@ WITH found AS (
     WHERE checkpoint_id IS NOT NULL
     UNION ALL
     SELECT
-        raw, '$.initialCheckpoint', type, source_file, user_name,
+        1, event_no, type, source_file, user_name,
         json_transform(raw, '{"initialCheckpoint": @CHECKPOINT@}').initialCheckpoint,
         json_extract(raw, ['$.initialCheckpoint.delegateTo', '$.initialCheckpoint.delegatedBy',
                            '$.initialCheckpoint.pendingToolCalls',
@@ -26,12 +28,12 @@ WITH found AS (
     WHERE type = 'startRun'
     UNION ALL
     SELECT
-        text, '$', 'file', source_file, user_name,
+        2, file_no, 'file', source_file, user_name,
         json_transform(text, '@CHECKPOINT@'),
         json_extract(text, ['$.delegateTo', '$.delegatedBy', '$.pendingToolCalls',
                             '$.partialToolResults', '$.metadata'])
     FROM batch_checkpoint_files
 )
-SELECT row_number() OVER () AS doc_no, *, md5(s::VARCHAR || parts::VARCHAR) AS version_hash
+SELECT *, md5(s::VARCHAR || parts::VARCHAR) AS version_hash
 FROM found
 WHERE s.id IS NOT NULL;

@@ -16,7 +16,7 @@ event_messages AS (
     SELECT job_id, run_id, user_name, msg ->> 'id' AS message_id, msg FROM from_events
 ),
 positions AS (
-    SELECT doc_no, s.jobId AS job_id, s.runId AS run_id, user_name,
+    SELECT origin, src_no, s.jobId AS job_id, s.runId AS run_id, user_name,
         unnest(range(len(s.messages))) AS pos,
         unnest([m.id FOR m IN s.messages]) AS message_id
     FROM docs
@@ -25,13 +25,26 @@ firsts AS (
     SELECT * FROM positions AS p
     WHERE message_id IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM event_messages AS e WHERE e.message_id = p.message_id)
-    QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY doc_no, pos) = 1
+    QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY origin, src_no, pos) = 1
+),
+sources AS (
+    SELECT 0 AS origin, event_no AS src_no, raw AS src, '$.checkpoint' AS prefix
+    FROM batch_events
+    WHERE event_no IN (SELECT src_no FROM firsts WHERE origin = 0)
+    UNION ALL
+    SELECT 1, event_no, raw, '$.initialCheckpoint'
+    FROM batch_events
+    WHERE event_no IN (SELECT src_no FROM firsts WHERE origin = 1)
+    UNION ALL
+    SELECT 2, file_no, text, '$'
+    FROM batch_checkpoint_files
+    WHERE file_no IN (SELECT src_no FROM firsts WHERE origin = 2)
 ),
 doc_messages AS (
     SELECT f.job_id, f.run_id, f.user_name, f.message_id,
         json_extract(d.src, d.prefix || '.messages[' || f.pos || ']') AS msg
     FROM firsts AS f
-    JOIN docs AS d USING (doc_no)
+    JOIN sources AS d USING (origin, src_no)
 ),
 distinct_messages AS (
     SELECT * FROM (
