@@ -216,6 +216,7 @@ class McpSkill:
             for tool in handshake.tools
         ]
         self._warn_on_lock_drift()
+        self._warn_on_unknown_picks()
         self._connected = True
         total = round((time.perf_counter() - began) * 1000)
         self._emit(
@@ -245,6 +246,21 @@ class McpSkill:
                 self._name,
                 ", ".join(gone),
             )
+
+    def _warn_on_unknown_picks(self) -> None:
+        """A name in pick or omit that the server does not offer is most likely a typo."""
+        served = {d.name for d in self._discovered or ()}
+        for label, names in (("pick", self._config.pick), ("omit", self._config.omit)):
+            unknown = sorted(set(names) - served)
+            if unknown:
+                logger.warning(
+                    "skill %s: %s names %s, which the server does not offer (it offers %s); "
+                    "ignored",
+                    self._name,
+                    label,
+                    ", ".join(unknown),
+                    ", ".join(sorted(served)) or "no tools",
+                )
 
     async def _start_failed(self, reason: str) -> McpSkillError:
         stderr = self._stderr_tail()

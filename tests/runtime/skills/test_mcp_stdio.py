@@ -63,6 +63,17 @@ async def test_pick_and_omit_choose_the_offered_tools(make_skill: MakeSkill) -> 
     assert refused.is_error and "not offered" in text_of(refused)
 
 
+async def test_a_pick_or_omit_naming_a_tool_the_server_lacks_is_warned_about(
+    make_skill: MakeSkill, caplog: pytest.LogCaptureFixture
+) -> None:
+    skill, _ = make_skill(fake_config(pick=["echo", "ecoh"], omit=["crahs"]))
+    await skill.start()
+    assert [d.name for d in skill.tool_definitions()] == ["echo"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("pick names ecoh, which the server does not offer" in w for w in warnings)
+    assert any("omit names crahs" in w and "echo" in w for w in warnings)
+
+
 async def test_a_tool_failure_goes_back_to_the_model_as_an_error_result(
     make_skill: MakeSkill,
 ) -> None:
