@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -22,6 +23,11 @@ perstack-audit [--data DIR] list
 
 The dataset lives in --data, else ${DATA_ENV}, else ./.data/audit.
 """
+EXIT_CODES = """\
+exit codes: 0 done (lines that could not be read are quarantined and counted on stderr,
+not an error); 2 bad usage or input: an unknown query name, SQL that failed, a path to
+ingest that does not exist, no dataset to query, an unreadable prices file.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         usage=USAGE,
         description="Ingest Perstack event streams and workspaces into Parquet; audit them "
         "with DuckDB.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--data",
@@ -41,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     # --data may also follow the command (`perstack-audit query runs_by_outcome --data D`).
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--data", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    commands = parser.add_subparsers(dest="command", required=True)
+    # prog: the commands' own usage lines start with it, not with the whole USAGE above.
+    commands = parser.add_subparsers(dest="command", required=True, prog="perstack-audit")
 
     ingest_cmd = commands.add_parser(
         "ingest",
@@ -88,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = Dataset(args.data if args.data is not None else default_root())
     try:
         if args.command == "ingest":
-            return _ingest(dataset, args.paths, args.user)
+            return _ingest(dataset, args.paths, args.user, data_given=args.data is not None)
         if args.command == "query":
             return _query(dataset, args.query, args.format, args.prices)
         return _list()
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _ingest(dataset: Dataset, paths: list[Path], user: str | None) -> int:
+def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given: bool) -> int:
     report = ingest(paths, dataset.root, user=user)
     summary = {
         "dataset": str(dataset.root),
@@ -114,9 +123,10 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None) -> int:
         print(f"perstack-audit: skipped {skipped}", file=sys.stderr)
     quarantined = report.rows.get("quarantine", 0)
     if quarantined:
+        data = f" --data {shlex.quote(str(dataset.root))}" if data_given else ""
         print(
             f"perstack-audit: {quarantined} line(s) could not be read and were quarantined; "
-            "see them with: perstack-audit query 'SELECT * FROM quarantine'",
+            f"see them with: perstack-audit{data} query 'SELECT * FROM quarantine'",
             file=sys.stderr,
         )
     return 0

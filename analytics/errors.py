@@ -44,8 +44,10 @@ class UnknownQueryError(AnalyticsError):
 class QueryFailedError(AnalyticsError):
     """DuckDB refused or failed a query."""
 
-    def __init__(self, query: str, reason: str) -> None:
-        super().__init__(f"query {query!r} failed: {reason}")
+    def __init__(self, query: str | None, reason: str) -> None:
+        """``query``: the named query's name, or None for SQL given on the command line."""
+        what = f"query {query!r}" if query is not None else "the SQL"
+        super().__init__(f"{what} failed: {reason}")
         self.query = query
         self.reason = reason
 

@@ -45,14 +45,15 @@ def named_queries() -> dict[str, NamedQuery]:
     return found
 
 
-def resolve(name_or_sql: str) -> tuple[str, str]:
-    """(label, SQL) for a query name or a SQL text; a bare unknown name is an error."""
+def resolve(name_or_sql: str) -> tuple[str | None, str]:
+    """(name, SQL) for a query name, (None, SQL) for a SQL text; a bare unknown name is an
+    error."""
     queries = named_queries()
     if name_or_sql in queries:
         return name_or_sql, queries[name_or_sql].sql
     if _NAME.match(name_or_sql.strip()):
         raise UnknownQueryError(name_or_sql, sorted(queries))
-    return "sql", name_or_sql
+    return None, name_or_sql
 
 
 def run(con: Any, name_or_sql: str) -> QueryResult:
@@ -63,5 +64,5 @@ def run(con: Any, name_or_sql: str) -> QueryResult:
         rows = cursor.fetchall()
     except duckdb.Error as error:
         raise QueryFailedError(label, str(error).splitlines()[0]) from error
-    logger.debug("query %s: %d rows", label, len(rows))
+    logger.debug("query %s: %d rows", label or "(SQL)", len(rows))
     return QueryResult(columns, rows)

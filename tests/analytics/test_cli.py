@@ -74,7 +74,26 @@ def test_unknown_query_and_bad_sql_exit_2_with_a_message(tmp_path: Path) -> None
     assert audit("--data", data, "ingest", str(stream)).returncode == 0
     bad = audit("--data", data, "query", "SELECT nope FROM events")
     assert bad.returncode == 2
-    assert "nope" in bad.stderr
+    assert "perstack-audit: the SQL failed:" in bad.stderr and "nope" in bad.stderr
+
+
+def test_a_bad_option_value_shows_the_command_usage_alone(tmp_path: Path) -> None:
+    result = audit("--data", str(tmp_path), "query", "x", "--format", "xml")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: perstack-audit query [-h]")
+    assert "invalid choice: 'xml'" in result.stderr
+
+
+def test_the_quarantine_hint_names_the_dataset_it_was_given(tmp_path: Path) -> None:
+    stream = tmp_path / "s.jsonl"
+    stream.write_text("not json\n")
+    data = tmp_path / "my data"
+    result = audit("--data", str(data), "ingest", str(stream))
+    assert result.returncode == 0
+    hint = f"perstack-audit --data '{data}' query 'SELECT * FROM quarantine'"
+    assert hint in result.stderr
+    shown = audit("--data", str(data), "query", "SELECT count(*) AS n FROM quarantine")
+    assert shown.returncode == 0 and "1" in shown.stdout
 
 
 def test_list_names_every_query(tmp_path: Path) -> None:
