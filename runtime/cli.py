@@ -34,6 +34,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_MAX_STEPS = 3
 EXIT_WAITING_FOR_INPUT = 4
+# How many job ids an unknown --continue-job lists.
+JOBS_LISTED = 5
 _EXIT_BY_STATUS = {
     "completed": EXIT_COMPLETED,
     "stoppedByError": EXIT_ERROR,
@@ -146,13 +148,35 @@ def _continued_job(args: argparse.Namespace, workspace: Path) -> str | None:
     if args.job_id and (args.continue_latest or args.continue_job):
         raise ConfigError("--job-id names a new job; it cannot be combined with --continue")
     if args.continue_job:
-        return str(args.continue_job)
+        return _job_named(str(args.continue_job), workspace)
     if not args.continue_latest:
         return None
     latest = WorkspaceStore(workspace).latest_job_id()
     if latest is None:
         raise ConfigError(f"--continue: there is no job in {workspace} to continue")
     return latest
+
+
+def _job_named(wanted: str, workspace: Path) -> str:
+    """The job ``--continue-job`` names: its id, or a prefix that only one job id starts with."""
+    store = WorkspaceStore(workspace)
+    jobs = store.job_ids()
+    if wanted in jobs:
+        return wanted
+    matches = [job for job in jobs if job.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigError(
+            f"--continue-job {wanted}: several jobs start with it ({', '.join(matches)}); "
+            "give more of the id"
+        )
+    known = ", ".join(jobs[:JOBS_LISTED]) + (", …" if len(jobs) > JOBS_LISTED else "")
+    raise ConfigError(
+        f"--continue-job {wanted}: no such job in {store.jobs_dir}"
+        + (f"; its jobs, newest first: {known}" if jobs else " (it holds no jobs)")
+        + "; check --workspace"
+    )
 
 
 def _query(args: argparse.Namespace) -> str:

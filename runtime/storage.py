@@ -154,6 +154,13 @@ class WorkspaceStore:
         ]
         return sorted(checkpoints, key=lambda c: (c.step_number, c.status != "init"))
 
+    def job_ids(self) -> list[str]:
+        """The jobs of the workspace, the one changed last first."""
+        if not self.jobs_dir.is_dir():
+            return []
+        jobs = [p for p in self.jobs_dir.iterdir() if p.is_dir()]
+        return [p.name for p in sorted(jobs, key=_job_mtime, reverse=True)]
+
     def latest_job_id(self) -> str | None:
         """The job whose folder changed last (what ``--continue`` picks)."""
         if not self.jobs_dir.is_dir():

@@ -198,6 +198,23 @@ def test_resume_from_a_named_checkpoint(project: Project) -> None:
     ]
 
 
+def test_continue_job_takes_a_unique_prefix_and_lists_the_jobs_when_it_names_none(
+    project: Project,
+) -> None:
+    first = project.run([{"text": "one"}], "--job-id", "alpha-1")
+    assert first.code == 0
+    assert project.run([{"text": "two"}], "--job-id", "beta-1").code == 0
+
+    continued = project.run([{"text": "again"}], "--continue-job", "alp", query="go on")
+    assert continued.code == 0
+    assert continued.of("startRun")[0].job_id == "alpha-1"
+
+    unknown = project.run([], "--continue-job", "gamma", query="go on")
+    assert unknown.code == 2
+    assert "--continue-job gamma: no such job in" in unknown.stderr
+    assert "newest first: alpha-1, beta-1" in unknown.stderr
+
+
 def test_flags_that_contradict_each_other_are_refused(project: Project) -> None:
     assert project.run([], "--resume-from", "x").code == 2
     assert project.run([], "-i").code == 2
