@@ -358,16 +358,18 @@ def describe_validation_error(path: Path, error: ValidationError, data: Any) -> 
 
 
 def load_env_files(loaded: LoadedConfig, extra: list[str] | None = None) -> list[Path]:
-    """Load ``envPath`` files (default .env, .env.local) next to the config, then any given
-    with ``--env-path``. Variables already set in the environment are never overridden."""
+    """Load ``envPath`` files (default .env, .env.local; relative to the config's folder),
+    then any given with ``--env-path`` (relative to the working directory, as any path on
+    a command line). Variables already set in the environment are never overridden."""
     from dotenv import dotenv_values
 
-    names = list(loaded.config.env_path or DEFAULT_ENV_PATHS) + list(extra or [])
+    files = [
+        (loaded.root / name, False) for name in loaded.config.env_path or DEFAULT_ENV_PATHS
+    ] + [(Path(name).absolute(), True) for name in extra or []]
     loaded_paths = []
-    for name in names:
-        env_file = Path(name) if Path(name).is_absolute() else loaded.root / name
+    for env_file, named_on_command_line in files:
         if not env_file.is_file():
-            if extra and name in extra:
+            if named_on_command_line:
                 raise ConfigError(f"{env_file}: env file not found; check --env-path")
             continue
         try:

@@ -106,6 +106,26 @@ def test_env_files_never_override_variables_already_set(
     monkeypatch.delenv("PERSTACK_TEST_NEW")
 
 
+def test_env_path_in_the_config_is_relative_to_it_and_on_the_command_line_to_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_dir, cwd = tmp_path / "config", tmp_path / "cwd"
+    config_dir.mkdir()
+    cwd.mkdir()
+    path = write(config_dir, 'envPath = ["a.env"]\n[experts."a"]\ninstruction = "x"\n')
+    write(config_dir, "PERSTACK_TEST_A=config-dir\n", "a.env")
+    write(config_dir, "PERSTACK_TEST_B=config-dir\n", "b.env")
+    write(cwd, "PERSTACK_TEST_B=cwd\n", "b.env")
+    for name in ("PERSTACK_TEST_A", "PERSTACK_TEST_B"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(cwd)
+    load_env_files(load_config(path), ["b.env"])
+    assert os.environ["PERSTACK_TEST_A"] == "config-dir"
+    assert os.environ["PERSTACK_TEST_B"] == "cwd"
+    for name in ("PERSTACK_TEST_A", "PERSTACK_TEST_B"):
+        monkeypatch.delenv(name)
+
+
 def test_a_named_env_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
     loaded = load_config(write(tmp_path, '[experts."a"]\ninstruction = "x"\n'))
     with pytest.raises(ConfigError, match="env file not found"):
