@@ -196,10 +196,19 @@ def _workspace(given: str | None) -> Path:
     workspace = Path(given or ".").resolve()
     if workspace.exists() and not workspace.is_dir():
         raise ConfigError(f"--workspace {workspace} is a file; give a folder")
+    if workspace.is_dir():
+        return workspace
+    # A new folder is made, but not a whole new path: that is more often a typo.
+    if not workspace.parent.is_dir():
+        raise ConfigError(
+            f"--workspace {workspace}: its parent folder {workspace.parent} does not exist; "
+            "check the path, or create it first"
+        )
     try:
-        workspace.mkdir(parents=True, exist_ok=True)
+        workspace.mkdir()
     except OSError as error:
         raise ConfigError(f"--workspace {workspace} cannot be created: {error.strerror}") from None
+    logger.warning("created the workspace folder %s", workspace)
     return workspace
 
 

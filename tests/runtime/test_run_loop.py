@@ -265,6 +265,26 @@ def test_a_workspace_that_is_a_file_is_a_usage_error(project: Project) -> None:
     assert "is a file" in result.stderr
 
 
+def test_a_workspace_under_a_folder_that_does_not_exist_is_a_usage_error(
+    project: Project,
+) -> None:
+    target = project.root / "typo" / "ws"
+    result = project.run(DONE, "--workspace", str(target))
+    assert result.code == 2
+    assert f"its parent folder {target.parent} does not exist" in result.stderr
+    assert not target.parent.exists()
+
+
+def test_a_new_workspace_folder_is_created_and_said_so(
+    project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = project.root / "new-ws"
+    result = project.run(DONE, "--workspace", str(target))
+    assert result.code == 0
+    assert f"created the workspace folder {target}" in caplog.text
+    assert (target / "perstack" / "jobs").is_dir()
+
+
 def test_an_env_file_that_is_not_utf8_is_a_usage_error(project: Project) -> None:
     bad = project.root / "bad.env"
     bad.write_bytes(b"FOO=1\n\xff=2\n")
