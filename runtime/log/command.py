@@ -3,7 +3,7 @@
 Exit codes: 0 shown (also when no event matches); 1 a folder or a checkpoint to show in
 full could not be read (an unreadable event file is shown as such, not fatal);
 2 bad usage: an unknown job, run or checkpoint (the message lists the known ones), a bad
---step or --filter, or no jobs in the workspace.
+--step, --type or --filter, or no jobs in the workspace.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from typing import TextIO
 from runtime.errors import PerstackError
 from runtime.log.document import write_json
 from runtime.log.errors import LogError
-from runtime.log.filters import DEFAULT_TAKE, FilterExpression, FilterOptions, StepFilter
+from runtime.log.filters import (
+    DEFAULT_TAKE,
+    FilterExpression,
+    FilterOptions,
+    StepFilter,
+    event_type,
+)
 from runtime.log.reader import WorkspaceLog
 from runtime.log.render import render_text
 from runtime.log.view import Selection, build_view
@@ -44,7 +50,7 @@ Filters combine with AND. Paging (--offset, --take) applies to the matches; --co
 then adds the N events before and after each match on the page.
 
 exit codes: 0 shown, 1 a folder or checkpoint could not be read, 2 bad usage (unknown
-id, bad filter, no jobs in the workspace)
+id or event type, bad filter, no jobs in the workspace)
 """
 
 
@@ -73,8 +79,11 @@ def add_log_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "the storage folder itself, when set; else .)",
     )
     where.add_argument("--job", help="job id, or a unique prefix (default: the latest job)")
-    where.add_argument("--run", help="only this run's events")
-    where.add_argument("--checkpoint", help="this checkpoint, and its run's events")
+    where.add_argument("--run", help="only this run's events (id or unique prefix; finds its job)")
+    where.add_argument(
+        "--checkpoint",
+        help="this checkpoint, and its run's events (id or unique prefix; finds its job)",
+    )
     where.add_argument(
         "--messages", action="store_true", help="the checkpoint's messages (default: the last)"
     )
@@ -109,7 +118,7 @@ def add_log_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 def _filters(args: argparse.Namespace) -> FilterOptions:
     return FilterOptions(
         step=StepFilter.parse(args.step) if args.step is not None else None,
-        type=args.type,
+        type=event_type(args.type) if args.type is not None else None,
         errors=args.errors,
         tools=args.tools,
         delegations=args.delegations,

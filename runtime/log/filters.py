@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runtime.log.errors import BadFilterExpressionError, BadStepFilterError
+from runtime.events import EVENT_TYPES
+from runtime.log.errors import BadEventTypeError, BadFilterExpressionError, BadStepFilterError
 from runtime.log.stored import LoggedEvent
 
 # The reference shows this many events unless told otherwise; `--take 0` shows all.
@@ -45,6 +46,13 @@ def is_tool_event(event: LoggedEvent) -> bool:
 
 def is_delegation_event(event: LoggedEvent) -> bool:
     return event.type in DELEGATION_EVENT_TYPES
+
+
+def event_type(text: str) -> str:
+    """``text``, when it names an event type this version defines (``--type``)."""
+    if text not in EVENT_TYPES:
+        raise BadEventTypeError(text, EVENT_TYPES)
+    return text
 
 
 # --- --step ---------------------------------------------------------------------------
@@ -252,10 +260,15 @@ class FilterOptions:
 class FilterResult:
     events: list[LoggedEvent]
     """The page of matches plus their context, in order."""
-    matched: int
-    """How many events matched before paging."""
+    matches: list[LoggedEvent]
+    """Every match, before paging (what --summary describes)."""
     shown: int
     """How many matches the page holds (context events not counted)."""
+
+    @property
+    def matched(self) -> int:
+        """How many events matched before paging."""
+        return len(self.matches)
 
 
 def apply_filters(events: Sequence[LoggedEvent], options: FilterOptions) -> FilterResult:
@@ -264,8 +277,8 @@ def apply_filters(events: Sequence[LoggedEvent], options: FilterOptions) -> Filt
     if options.take > 0:
         page = page[: options.take]
     if options.context > 0:
-        return FilterResult(_with_context(events, page, options.context), len(matches), len(page))
-    return FilterResult(page, len(matches), len(page))
+        return FilterResult(_with_context(events, page, options.context), matches, len(page))
+    return FilterResult(page, matches, len(page))
 
 
 def _with_context(

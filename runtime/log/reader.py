@@ -11,15 +11,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 
 from runtime.checkpoint import Job, JobStatus, Usage
-from runtime.log.errors import NoJobsError, UnknownIdError
+from runtime.log.errors import NoJobsError, NotInWorkspaceError, UnknownIdError
 from runtime.log.stored import EVENT_FILE, LoggedCheckpoint, LoggedEvent, read_json
 from runtime.storage import RUNTIME_DIR_NAME
 
 logger = logging.getLogger(__name__)
+
+# What a run or checkpoint id names, when it is looked for in every job.
+HeldKind = Literal["run", "checkpoint"]
 
 _JOB_STATUS_BY_CHECKPOINT: dict[str, JobStatus] = {
     "completed": "completed",
@@ -259,19 +263,25 @@ class WorkspaceLog:
             raise NoJobsError(str(self.jobs_dir))
         return _resolve(given, ids, "job", str(self.jobs_dir))
 
-    def job_holding(self, *, run_id: str | None, checkpoint_id: str | None) -> str | None:
-        """The job with this run folder or checkpoint file (exact ids only), if any."""
-        if run_id is None and checkpoint_id is None:
-            return None
-        for job_dir in (p for p in _children(self.jobs_dir) if p.is_dir()):
-            if run_id is not None and (job_dir / "runs" / run_id).is_dir():
-                return job_dir.name
-            if (
-                checkpoint_id is not None
-                and (job_dir / "checkpoints" / f"{checkpoint_id}.json").is_file()
-            ):
-                return job_dir.name
-        return None
+    def job_holding(self, kind: HeldKind, given: str) -> str:
+        """The job holding the run or checkpoint ``given`` names: its id, or a prefix of
+        one id in the whole workspace."""
+        held = self._held(kind)
+        exact = [job for id_, job in held if id_ == given]
+        if exact:
+            return exact[0]
+        found = [job for id_, job in held if given and id_.startswith(given)]
+        if len(found) == 1:
+            return found[0]
+        raise NotInWorkspaceError(kind, given, held, str(self.jobs_dir))
+
+    def _held(self, kind: HeldKind) -> list[tuple[str, str]]:
+        """(id, its job) of every run folder or checkpoint file, the latest job's first."""
+        job_ids = self.job_ids()
+        if not job_ids:
+            raise NoJobsError(str(self.jobs_dir))
+        held_in = _run_ids if kind == "run" else _checkpoint_ids
+        return [(id_, job) for job in job_ids for id_ in held_in(self.jobs_dir / job)]
 
     def load(self, job_id: str) -> JobLog:
         job_dir = self.jobs_dir / job_id
@@ -290,6 +300,16 @@ class WorkspaceLog:
         if job is None:
             job = _synthesize_job(job_id, runs, events, checkpoints)
         return JobLog(job, found, runs, events, checkpoints)
+
+
+def _run_ids(job_dir: Path) -> list[str]:
+    return sorted(p.name for p in _children(job_dir / "runs") if p.is_dir())
+
+
+def _checkpoint_ids(job_dir: Path) -> list[str]:
+    """From the file names, which both runtimes make of the ids (no file is read)."""
+    paths = _children(job_dir / "checkpoints")
+    return sorted(p.stem for p in paths if p.suffix == ".json" and not p.name.startswith("."))
 
 
 def _checkpoints(folder: Path) -> list[LoggedCheckpoint]:

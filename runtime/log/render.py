@@ -102,7 +102,7 @@ def _messages(logged: LoggedCheckpoint, verbose: bool) -> list[str]:
     return lines
 
 
-def _summary(summary: JobSummary, shown: FilterResult) -> list[str]:
+def _summary(summary: JobSummary, result: FilterResult) -> list[str]:
     lines = [
         "Summary:",
         f"  Status: {summary.status}",
@@ -122,10 +122,10 @@ def _summary(summary: JobSummary, shown: FilterResult) -> list[str]:
         lines.append(f"  Error: {cut(summary.error, LINE_CHARS)}")
     if summary.final_text is not None:
         lines.append(f"  Final text: {cut(summary.final_text, LINE_CHARS)}")
-    counts = event_summary(shown.events)
-    of_matched = f" of {shown.matched} matched" if shown.matched > shown.shown else ""
+    # Every match, whatever the page: --take and --offset limit only the events listed.
+    counts = event_summary(result.matches)
     lines.append(
-        f"  Events: {counts['totalEvents']}{of_matched} ({counts['errorCount']} errors, "
+        f"  Events: {counts['totalEvents']} ({counts['errorCount']} errors, "
         f"{counts['toolCallCount']} tool events, {counts['delegationCount']} delegations)"
     )
     if "stepRange" in counts:

@@ -33,15 +33,20 @@ class LogView:
     result: FilterResult
 
 
-def build_view(store: WorkspaceLog, selection: Selection, filters: FilterOptions) -> LogView:
-    holder: str | None = None
+def _job_id(store: WorkspaceLog, selection: Selection) -> str:
     if selection.job is not None:
-        job_id = store.resolve_job_id(selection.job)
-    else:
-        # Ours: a run or checkpoint id alone finds its job; the reference looks only in
-        # the latest job.
-        holder = store.job_holding(run_id=selection.run, checkpoint_id=selection.checkpoint)
-        job_id = holder or store.latest_job_id()
+        return store.resolve_job_id(selection.job)
+    # Ours: a run or checkpoint id alone finds its job; the reference looks only in the
+    # latest job. A checkpoint names its run, so it is looked for first.
+    if selection.checkpoint is not None:
+        return store.job_holding("checkpoint", selection.checkpoint)
+    if selection.run is not None:
+        return store.job_holding("run", selection.run)
+    return store.latest_job_id()
+
+
+def build_view(store: WorkspaceLog, selection: Selection, filters: FilterOptions) -> LogView:
+    job_id = _job_id(store, selection)
     log = store.load(job_id)
     run_id: str | None = None
     checkpoint: LoggedCheckpoint | None = None
@@ -53,14 +58,14 @@ def build_view(store: WorkspaceLog, selection: Selection, filters: FilterOptions
     if checkpoint is None and selection.messages:
         checkpoint = log.last_checkpoint(run_id)
     scope = log.events if run_id is None else log.events_of_run(run_id)
-    only_job = selection.job is not None and selection.run is None and selection.checkpoint is None
+    no_id = selection.run is None and selection.checkpoint is None
     return LogView(
         log=log,
         storage_path=store.jobs_dir.parent,
-        is_latest_job=selection.job is None and holder is None,
+        is_latest_job=selection.job is None and no_id,
         run_id=run_id,
         checkpoint=checkpoint,
         checkpoint_asked=selection.checkpoint is not None,
-        include_checkpoints=only_job,
+        include_checkpoints=selection.job is not None and no_id,
         result=apply_filters(scope, filters),
     )

@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 
+import runtime.ids
 from runtime.cli import main
+from runtime.events import EVENT_TYPES
+from runtime.log.filters import DEFAULT_TAKE
 from tests.reference import RECORDINGS
 from tests.runtime.harness import REPO, TEAM_TOML, Project, make_project
 
@@ -215,6 +218,15 @@ def test_a_bad_filter_exits_2_with_the_syntax(team: Project, args: list[str], me
     assert shown.code == 2 and message in shown.err
 
 
+def test_an_unknown_event_type_exits_2_naming_it_and_listing_the_types(team: Project) -> None:
+    team.run([LOOK, *DONE])
+    shown = log(team.workspace, "--type", "callTool")
+    assert shown.code == 2 and shown.out == ""
+    assert "--type 'callTool' is not an event type" in shown.err
+    assert "did you mean 'callTools'?" in shown.err
+    assert all(event_type in shown.err for event_type in EVENT_TYPES)
+
+
 def test_a_negative_take_is_refused_by_the_parser(team: Project) -> None:
     with pytest.raises(SystemExit) as raised, contextlib.redirect_stderr(io.StringIO()):
         main(["log", "--workspace", str(team.workspace), "--take", "-1"])
@@ -299,6 +311,20 @@ def test_a_run_id_alone_shows_that_run_and_finds_its_job(team: Project) -> None:
     assert {e["expertKey"] for e in data["events"] if "expertKey" in e} == {"helper"}
 
 
+def test_summary_counts_every_matched_event_not_only_the_first_page(team: Project) -> None:
+    team.run([LOOK] * 22 + DONE)
+    everything = log(team.workspace, "--take", "0", "--json").json()["events"]
+    assert len(everything) > DEFAULT_TAKE
+    shown = log(team.workspace, "--summary")
+    assert "  Steps: 23" in shown.lines
+    assert "  Step range: 1 - 23" in shown.lines
+    assert f"  Events: {len(everything)} (" in shown.out
+    calls = [e for e in everything if e["type"] == "callTools"]
+    paged = log(team.workspace, "--summary", "--type", "callTools", "--take", "2", "--offset", "1")
+    assert f"  Events: {len(calls)} (0 errors, {len(calls)} tool events, " in paged.out
+    assert "  Step range: 1 - 23" in paged.lines
+
+
 def test_a_failing_delegate_shows_in_errors_with_context(team: Project) -> None:
     turns = [
         {"tool_use": [delegate("checker", "check")]},
@@ -334,6 +360,60 @@ def test_summary_gives_status_runs_steps_tokens_duration_and_final_text(team: Pr
     assert data["runs"][1]["delegatedBy"] == "lead"
     assert data["usage"]["totalTokens"] == total
     assert data["durationMs"] == data["finishedAt"] - data["startedAt"] >= 0
+
+
+# --- ids of older jobs ----------------------------------------------------------------
+
+
+def run_ids_starting_with(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    """Runs get ids sharing ``prefix``, as two random ids sometimes do."""
+    real = runtime.ids.new_id
+    monkeypatch.setattr("runtime.executor.new_id", lambda: prefix + real()[len(prefix) :])
+
+
+def test_a_run_id_prefix_finds_its_job_among_older_jobs(team: Project) -> None:
+    older = team.run([LOOK, *DONE], query="older")
+    team.run(DONE, query="newer")
+    run_id = older.events[0].run_id
+    data = log(team.workspace, "--run", run_id[:6], "--json").json()
+    assert data["job"]["id"] == older.events[0].job_id
+    assert {e["runId"] for e in data["events"]} == {run_id}
+
+
+def test_a_checkpoint_id_prefix_finds_its_job_among_older_jobs(team: Project) -> None:
+    older = team.run([LOOK, *DONE], query="older")
+    team.run(DONE, query="newer")
+    checkpoint = older.of("continueToNextStep")[0].checkpoint
+    data = log(team.workspace, "--checkpoint", checkpoint.id[:6], "--json").json()
+    assert data["job"]["id"] == older.events[0].job_id
+    assert data["checkpoint"]["id"] == checkpoint.id
+
+
+def test_a_run_id_prefix_of_runs_in_two_jobs_is_ambiguous_and_lists_both(
+    team: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_ids_starting_with(monkeypatch, "zz")
+    first = team.run(DONE).events[0]
+    second = team.run(DONE).events[0]
+    shown = log(team.workspace, "--run", "zz")
+    assert shown.code == 2 and shown.out == ""
+    assert "run 'zz' is ambiguous" in shown.err
+    assert f"{first.run_id} (job {first.job_id})" in shown.err
+    assert f"{second.run_id} (job {second.job_id})" in shown.err
+
+
+def test_an_unknown_run_or_checkpoint_is_in_no_job_of_the_workspace(team: Project) -> None:
+    older = team.run(DONE).events[0]
+    newer = team.run(DONE).events[0]
+    jobs = team.workspace / "perstack" / "jobs"
+    shown = log(team.workspace, "--run", "nosuchrun")
+    assert shown.code == 2
+    assert f"unknown run 'nosuchrun': it is in no job of {jobs}" in shown.err
+    assert f"in job {newer.job_id}" not in shown.err
+    assert newer.run_id in shown.err and older.run_id in shown.err
+    shown = log(team.workspace, "--checkpoint", "nosuchcheckpoint")
+    assert shown.code == 2
+    assert f"unknown checkpoint 'nosuchcheckpoint': it is in no job of {jobs}" in shown.err
 
 
 # --- checkpoints and messages ---------------------------------------------------------

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from runtime.log.errors import BadFilterExpressionError, BadStepFilterError
+from runtime.events import EVENT_TYPES
+from runtime.log.errors import BadEventTypeError, BadFilterExpressionError, BadStepFilterError
 from runtime.log.filters import (
     FilterExpression,
     FilterOptions,
     StepFilter,
     apply_filters,
+    event_type,
 )
 from runtime.log.reader import WorkspaceLog
 from runtime.log.stored import LoggedEvent
@@ -89,6 +91,17 @@ def test_a_bad_filter_expression_shows_the_syntax(text: str) -> None:
         FilterExpression.parse(text)
 
 
+@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
+def test_every_event_type_the_runtime_defines_is_a_valid_type(name: str) -> None:
+    assert event_type(name) == name
+
+
+@pytest.mark.parametrize(("text", "close"), [("callTool", "callTools"), ("calltools", "callTools")])
+def test_a_misspelt_event_type_is_refused_with_the_closest_type(text: str, close: str) -> None:
+    with pytest.raises(BadEventTypeError, match=f"did you mean '{close}'"):
+        event_type(text)
+
+
 def test_categories_pick_the_reference_event_types() -> None:
     delegation = events_of("07-delegation")
     tools = apply_filters(delegation, FilterOptions(tools=True)).events
@@ -113,6 +126,7 @@ def test_paging_counts_the_matches_before_and_on_the_page(files_job: list[Logged
     assert (page.matched, page.shown) == (len(files_job), 4)
     past = apply_filters(files_job, FilterOptions(offset=len(files_job)))
     assert past.events == [] and past.matched == len(files_job)
+    assert page.matches == past.matches == files_job
 
 
 def test_the_default_page_is_a_hundred_events() -> None:
