@@ -23,6 +23,7 @@ from runtime.config import find_config, load_config, load_env_files
 from runtime.errors import ConfigError, PerstackError
 from runtime.executor import ExecutionRequest, execute
 from runtime.hardening import make_undumpable
+from runtime.pid1 import become_init_if_pid1
 from runtime.signals import until_signalled
 from runtime.storage import WorkspaceStore
 from runtime.version import RUNTIME_VERSION
@@ -261,6 +262,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As a container's PID 1, first split off the init that reaps and forwards signals.
+    become_init_if_pid1()
     args = build_parser().parse_args(argv)
     if args.command == "log":
         from runtime.log import run_log_command

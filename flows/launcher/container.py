@@ -2,8 +2,12 @@
 
 Read-only root, a small tmpfs /tmp, the image's non-root user, no capabilities,
 no-new-privileges, pids/memory/CPU limits, no IPC namespace mounts (/dev/shm is not
-writable), an init process that forwards SIGTERM, and the per-user workspace as the only
-writable mount. The network is decided by the caller (``none`` or the per-execution
+writable), and the per-user workspace as the only writable mount. The runtime container
+gets no engine init: ``perstack`` as PID 1 splits off its own (``runtime.pid1``), which
+reaps and forwards SIGTERM like the engine's but, unlike it, is not dumpable, so the
+Expert's processes cannot read the container's environment (the API key) from
+``/proc/1/environ`` nor write to its stdout through ``/proc/1/fd/1``. The proxy keeps the
+engine's init. The network is decided by the caller (``none`` or the per-execution
 internal network).
 """
 
@@ -39,7 +43,7 @@ def labels_for(spec: LaunchSpec, execution_id: str, role: str) -> dict[str, str]
     }
 
 
-def hardening(limits: Limits) -> dict[str, Any]:
+def hardening(limits: Limits, *, init: bool = True) -> dict[str, Any]:
     """The isolation settings shared by the runtime and proxy containers."""
     return {
         "read_only": True,
@@ -51,7 +55,7 @@ def hardening(limits: Limits) -> dict[str, Any]:
         "memswap_limit": limits.memory_bytes,  # no swap: the memory limit is the limit
         "nano_cpus": int(limits.cpus * 1_000_000_000),
         "ipc_mode": "none",
-        "init": True,
+        "init": init,
         "log_config": _LOG_CONFIG,
     }
 
@@ -88,7 +92,7 @@ def runtime_container_kwargs(
         "network": None if network == "none" else network,
         "stdin_open": False,
         "tty": False,
-        **hardening(limits),
+        **hardening(limits, init=False),
     }
     if spec.entrypoint is not None:
         kwargs["entrypoint"] = list(spec.entrypoint)

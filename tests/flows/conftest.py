@@ -34,9 +34,13 @@ from flows.launcher import (
 from flows.launcher.engine import MANAGED_LABEL
 
 SESSION_LABEL = "test.session"
-# Scripts report by printing one JSON object of type "probe" on stdout.
+# Scripts report by printing one JSON object of type "probe" on stdout. Like `perstack`,
+# a script is PID 1 of its container and first splits off the runtime's init, so that it
+# runs as the runtime would: a child of that init.
 PROBE = """\
 import json, os
+from runtime.pid1 import become_init_if_pid1
+become_init_if_pid1()
 def report(**fields):
     print(json.dumps({'type': 'probe', **fields}), flush=True)
 """

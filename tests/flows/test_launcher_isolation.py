@@ -3,11 +3,12 @@ launcher's result and events say."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
-from flows.launcher import Limits, Outcome, launch
+from flows.launcher import LaunchSpec, Limits, Outcome, launch, user_workspace
 from tests.flows.conftest import script
 
 pytestmark = pytest.mark.docker
@@ -151,7 +152,8 @@ def test_the_container_has_every_isolation_setting(docker_client, make_spec, ses
     assert "no-new-privileges:true" in host["SecurityOpt"]
     assert (host["PidsLimit"], host["Memory"], host["NanoCpus"]) == (100, 256 * 2**20, 5 * 10**8)
     assert host["MemorySwap"] == host["Memory"]
-    assert (host["NetworkMode"], host["IpcMode"], host["Init"]) == ("none", "none", True)
+    # No engine init: the runtime's own, not dumpable, is PID 1 (runtime.pid1).
+    assert (host["NetworkMode"], host["IpcMode"], host["Init"]) == ("none", "none", False)
     assert list(host["Tmpfs"]) == ["/tmp"]
     assert seen["Config"]["User"] == "10001:10001"
     writable = [(m["Source"], m["Destination"]) for m in seen["Mounts"] if m["RW"]]
@@ -185,3 +187,82 @@ def test_children_of_the_runtime_cannot_read_its_environment_from_proc(run_pytho
     assert probe["hardened"] is True
     assert probe["leaked"] is False
     assert probe["code"] != 0
+
+
+PID1_PROBE = r"""
+set +e
+cat /proc/1/environ > /workspace/pid1-environ 2>/dev/null; echo "environ=$?"
+echo '{"type":"dockerContainerStatus","status":"running","service":"forged"}' \
+    > /proc/1/fd/1 2>/dev/null; echo "stdout=$?"
+for i in 1 2 3 4 5; do sh -c 'sleep 0.1 &'; done
+sleep 1
+zombies=0
+for stat in /proc/[0-9]*/stat; do
+    case "$(cut -d' ' -f3 "$stat" 2>/dev/null)" in Z) zombies=$((zombies+1));; esac
+done
+echo "zombies=$zombies"
+"""
+
+
+def test_the_expert_cannot_read_the_key_or_write_stdout_through_pid_1_and_orphans_are_reaped(
+    docker_client, session_id, tmp_path, leftovers
+):
+    # The engine's init would be PID 1, dumpable and holding the container's environment:
+    # the runtime is PID 1 instead and splits off an init of its own that is not.
+    secret = "sk-ant-pid1-canary"
+    workspace = user_workspace(tmp_path / "workspaces", "alice")
+    workspace.mkdir(parents=True)
+    turns = [
+        {
+            "tool_use": [
+                {
+                    "name": "exec",
+                    "input": {
+                        "command": "sh",
+                        "args": ["-c", PID1_PROBE],
+                        "env": {},
+                        "cwd": ".",
+                        "stdout": True,
+                        "stderr": True,
+                    },
+                }
+            ]
+        },
+        {"text": "probed"},
+    ]
+    (workspace / ".script.json").write_text(json.dumps(turns))
+    (workspace / ".perstack.toml").write_text(
+        '[experts."prober"]\ninstruction = "Probe."\n'
+        '[experts."prober".skills."@perstack/base"]\ntype = "mcpStdioSkill"\n'
+        'command = "npx"\npackageName = "@perstack/base"\npick = ["exec", "attemptCompletion"]\n'
+    )
+    received: list[dict] = []
+    spec = LaunchSpec.for_expert(
+        "prober",
+        "probe",
+        runtime_args=(
+            "--config",
+            "/workspace/.perstack.toml",
+            "--provider",
+            "scripted",
+            "--script",
+            "/workspace/.script.json",
+        ),
+        workspace=workspace,
+        capture_dir=tmp_path / "captures",
+        labels={"test.session": session_id},
+        env={"ANTHROPIC_API_KEY": secret},
+        limits=Limits(wall_clock_seconds=120),
+    )
+    result = launch(spec, on_event=received.append, client=docker_client)
+
+    assert result.outcome is Outcome.COMPLETED, result.captured.stderr.read_text()[-2000:]
+    output = next(e for e in received if e["type"] == "resolveToolResults")
+    text = output["toolResults"][0]["result"][0]["text"]
+    assert "environ=1" in text and "stdout=0" not in text, text
+    assert "cannot create /proc/1/fd/1: Permission denied" in text
+    assert "zombies=0" in text, text
+    assert secret not in (workspace / "pid1-environ").read_text(errors="replace")
+    assert secret not in result.captured.events.read_text()
+    assert not [e for e in received if e.get("service") == "forged"]
+    assert leftovers() == []
