@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import docker
@@ -190,7 +191,7 @@ class _Execution:
             timings=self._timings(started_ms),
             captured=captured,
             stdout_lines=self.stdout_lines,
-            workspace_bytes=workspace_bytes(self.spec.workspace),
+            workspace_bytes=_final_workspace_bytes(self.spec.workspace),
         )
 
     def _follow(self, stream: AttachedStream, sink: EventSink, captured: Captured) -> None:
@@ -229,6 +230,16 @@ class _Execution:
                 else round((self.first_output - m["started"]) * 1000, 1)
             ),
         )
+
+
+def _final_workspace_bytes(workspace: Path) -> int:
+    """The workspace's size once the container is gone; a measurement that fails (the
+    container left the tree in a state we cannot walk) must not lose the result."""
+    try:
+        return workspace_bytes(workspace)
+    except OSError as error:
+        logger.warning("cannot measure workspace %s after the run: %s", workspace, error)
+        return 0
 
 
 def _classify(state: dict[str, Any], watchdog: Watchdog, memory_bytes: int) -> tuple[Outcome, str]:

@@ -19,7 +19,7 @@ import requests.exceptions
 
 from flows.launcher.limits import Limits
 from flows.launcher.result import Outcome
-from flows.launcher.workspace import workspace_bytes
+from flows.launcher.workspace import measure_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -76,18 +76,38 @@ class Watchdog:
             if time.monotonic() < next_size_check:
                 continue
             walk_started = time.monotonic()
-            used = workspace_bytes(self._workspace)
+            over = self._workspace_over_limit()
             # A big workspace takes a while to walk: never spend more than about a tenth
             # of the time walking it.
             next_size_check = time.monotonic() + 9 * (time.monotonic() - walk_started)
-            self.peak_workspace_bytes = max(self.peak_workspace_bytes, used)
-            if used > self._limits.workspace_bytes:
-                self._trip(
-                    Outcome.WORKSPACE_LIMIT_EXCEEDED,
-                    f"workspace uses {used} bytes, over its limit of "
-                    f"{self._limits.workspace_bytes}",
-                )
+            if over:
+                self._trip(Outcome.WORKSPACE_LIMIT_EXCEEDED, over)
                 return
+
+    def _workspace_over_limit(self) -> str:
+        """Why the workspace is over one of its limits, or "" when it is not.
+
+        Whatever the container made of its workspace, a failed measurement must not end
+        the thread that also enforces the wall clock and cancellation: it is logged and
+        the next check tries again.
+        """
+        limits = self._limits
+        try:
+            usage = measure_workspace(self._workspace, limits.workspace_depth)
+        except Exception:  # the top of this thread: the wall clock must outlive any fault
+            logger.exception("measuring workspace %s failed", self._workspace)
+            return ""
+        self.peak_workspace_bytes = max(self.peak_workspace_bytes, usage.bytes)
+        if usage.bytes > limits.workspace_bytes:
+            return f"workspace uses {usage.bytes} bytes, over its limit of {limits.workspace_bytes}"
+        if usage.entries > limits.workspace_entries:
+            return (
+                f"workspace holds {usage.entries} files and folders, over its limit of "
+                f"{limits.workspace_entries}"
+            )
+        if usage.too_deep:
+            return f"workspace has folders nested over {limits.workspace_depth} levels deep"
+        return ""
 
     def _trip(self, outcome: Outcome, reason: str) -> None:
         self.tripped = outcome

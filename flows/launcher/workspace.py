@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from flows.launcher.errors import InvalidSpecError
+from flows.launcher.limits import DEFAULT_WORKSPACE_DEPTH
 
 
 def prepare_workspace(path: Path, user: str) -> None:
@@ -23,23 +25,70 @@ def prepare_workspace(path: Path, user: str) -> None:
     os.chmod(path, 0o750, follow_symlinks=False)
 
 
+@dataclass(frozen=True)
+class WorkspaceUsage:
+    """What a workspace holds: allocated bytes, entries (files, folders, links: inodes),
+    and whether it goes deeper than the walk was allowed to follow."""
+
+    bytes: int
+    entries: int
+    too_deep: bool = False
+
+
 def workspace_bytes(path: Path) -> int:
-    """Disk space used under ``path`` (allocated blocks), never following symlinks, so
-    nothing the container plants can make us walk elsewhere."""
-    total = 0
-    stack = [path]
-    while stack:
-        directory = stack.pop()
+    return measure_workspace(path).bytes
+
+
+def measure_workspace(path: Path, max_depth: int = DEFAULT_WORKSPACE_DEPTH) -> WorkspaceUsage:
+    """Walk ``path`` without following a symlink, so nothing the container plants can make
+    us walk elsewhere. Each folder is opened relative to its parent's descriptor, so no
+    path grows too long to open however deep the tree (a chain of 2,300 folders made the
+    path-based walk fail); at most ``max_depth`` descriptors are open at once. A folder
+    that vanishes or turns into a link while we walk is skipped."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        top = os.open(path, flags)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return WorkspaceUsage(0, 0)
+    total = entries = 0
+    too_deep = False
+
+    def scan(fd: int) -> list[str]:
+        nonlocal total, entries
+        folders = []
         try:
-            entries = list(os.scandir(directory))
+            with os.scandir(fd) as listing:
+                for entry in listing:
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    total += info.st_blocks * 512
+                    entries += 1
+                    if stat.S_ISDIR(info.st_mode):
+                        folders.append(entry.name)
         except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        for entry in entries:
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
+            pass
+        return folders
+
+    stack = [(top, scan(top))]
+    try:
+        while stack:
+            fd, folders = stack[-1]
+            if not folders:
+                os.close(fd)
+                stack.pop()
                 continue
-            total += info.st_blocks * 512
-            if stat.S_ISDIR(info.st_mode):
-                stack.append(Path(entry.path))
-    return total
+            name = folders.pop()
+            if len(stack) >= max_depth:
+                too_deep = True
+                continue
+            try:
+                child = os.open(name, flags, dir_fd=fd)
+            except OSError:  # gone, unreadable, or now a link (ELOOP): not ours to follow
+                continue
+            stack.append((child, scan(child)))
+    finally:
+        for fd, _ in stack:
+            os.close(fd)
+    return WorkspaceUsage(total, entries, too_deep)

@@ -146,6 +146,50 @@ def test_a_workspace_filler_is_stopped_at_the_size_limit_and_keeps_what_it_wrote
     assert all(p.stat().st_size == MIB for p in kept[:-1])
 
 
+def test_a_filler_of_empty_files_is_stopped_at_the_entries_limit(run_python, tmp_path):
+    # Empty files cost no blocks, only inodes of the host's filesystem.
+    workspace = tmp_path / "inodes" / "alice"
+    run = run_python(
+        script(
+            """
+            import time
+            for n in range(200_000):
+                open(f'/workspace/empty-{n:06}', 'w').close()
+                if n % 100 == 0:
+                    time.sleep(0.01)
+            report(filled=True)
+            """
+        ),
+        workspace=workspace,
+        limits=Limits(workspace_entries=2_000, wall_clock_seconds=120),
+    )
+    assert run.result.outcome is Outcome.WORKSPACE_LIMIT_EXCEEDED
+    assert "files and folders" in run.result.reason
+    assert run.container_events("probe") == []
+    assert len(list(workspace.glob("empty-*"))) >= 2_000
+
+
+def test_folders_nested_past_the_depth_limit_stop_the_run(run_python):
+    run = run_python(
+        script(
+            """
+            import time
+            os.chdir('/workspace')
+            for _ in range(5_000):
+                os.mkdir('d')
+                os.chdir('d')
+                time.sleep(0.001)
+            time.sleep(60)
+            report(nested=True)
+            """
+        ),
+        limits=Limits(workspace_depth=64, wall_clock_seconds=120),
+    )
+    assert run.result.outcome is Outcome.WORKSPACE_LIMIT_EXCEEDED
+    assert "nested over 64 levels" in run.result.reason
+    assert run.container_events("probe") == []
+
+
 def test_a_single_file_cannot_grow_past_the_workspace_limit(run_python):
     run = run_python(
         script(

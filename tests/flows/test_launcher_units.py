@@ -3,6 +3,7 @@ splitting, what a launch request may ask for."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from flows.launcher import (
 from flows.launcher.domains import domain_allowed, domain_pattern, normalize_domain
 from flows.launcher.output import LineSplitter
 from flows.launcher.proxy_config import render_squid_config
-from flows.launcher.workspace import workspace_bytes
+from flows.launcher.workspace import measure_workspace, workspace_bytes
 
 
 @pytest.mark.parametrize("spelling", ["example.com", "EXAMPLE.com", "example.com.", "Example.COM."])
@@ -115,6 +116,44 @@ def test_workspace_size_does_not_follow_symlinks(tmp_path):
     workspace.mkdir()
     (workspace / "link").symlink_to(big)
     assert workspace_bytes(workspace) < 100_000
+
+
+def test_a_workspace_nested_past_path_length_limits_is_measured(tmp_path):
+    # A chain of 2,300 folders is a path of over 4,600 bytes: too long to open by path.
+    depth = 2_300
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        leaf = os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(leaf, b"x" * 10_000)
+        os.close(leaf)
+    finally:
+        os.close(fd)
+    usage = measure_workspace(tmp_path, max_depth=depth + 10)
+    assert usage.entries == depth + 1
+    assert usage.bytes >= 10_000
+    assert usage.too_deep is False
+    shallow = measure_workspace(tmp_path, max_depth=100)
+    assert shallow.too_deep is True
+    assert shallow.entries == 100
+
+
+def test_workspace_entries_count_files_folders_and_links(tmp_path):
+    (tmp_path / "a").mkdir()
+    for n in range(5):
+        (tmp_path / "a" / f"empty-{n}").touch()
+    (tmp_path / "link").symlink_to("/etc")
+    usage = measure_workspace(tmp_path)
+    assert usage.entries == 7
+    assert usage.too_deep is False
+
+
+def test_a_missing_workspace_measures_empty(tmp_path):
+    assert measure_workspace(tmp_path / "absent") == measure_workspace(tmp_path)
 
 
 def test_the_expert_spec_passes_the_job_id_to_the_runtime(tmp_path):
