@@ -55,10 +55,14 @@ GRACE_SECONDS = 10.0
 BACKSTOP_MARGIN_SECONDS = 30.0
 # Linux caps one command-line argument at 32 pages (MAX_ARG_STRLEN), the NUL included.
 MAX_QUERY_BYTES = 32 * 4096 - 1
-# Where the scripted model's replies go inside the workspace (the container sees nothing
-# else of the host), and a query too large for the command line (`--query-file`).
-SCRIPT_IN_WORKSPACE = ".perstack-script.json"
-QUERY_IN_WORKSPACE = ".perstack-query.txt"
+# The files an execution is given besides its workspace: the scripted model's replies and
+# a query too large for the command line (`--query-file`). They go in a folder of the
+# capture dir that the container reads at /input, read-only (LaunchSpec.inputs), never in
+# the workspace, which the Expert controls.
+INPUTS_FOLDER = "input"
+SCRIPT_INPUT = "script.json"
+QUERY_INPUT = "query.txt"
+INPUTS_IN_CONTAINER = "/input"
 ANTHROPIC_DOMAIN = "api.anthropic.com"
 DEFAULT_IMAGE = "perstack-runtime:latest"
 # The runtime image's non-root user (Dockerfile: PERSTACK_UID); seeded files are handed
@@ -143,24 +147,35 @@ def choose_mode(requested: Mode, image: str = DEFAULT_IMAGE) -> tuple[RunMode, s
 
 
 def prepare_workspace(plan: ExecutionPlan, mode: RunMode) -> Path:
-    """The user's workspace, seeded on first use; the scripted model's replies put in it.
-    For a container, what we copied belongs to the container's user (when we may)."""
+    """The user's workspace, seeded on first use. Nothing else is ever written into it:
+    the Expert controls it, and a link or FIFO it left there would redirect or block the
+    write. For a container, the seed belongs to the container's user (when we may)."""
     workspace = plan.workspace()
-    copied: list[Path] = []
     if not workspace.exists() and plan.seed is not None:
         shutil.copytree(plan.seed, workspace, symlinks=True)
-        copied.append(workspace)
+        if mode == "container" and os.geteuid() == 0:
+            _hand_to_container_user(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
-    if plan.provider == "scripted" and plan.script is not None:
-        shutil.copyfile(plan.script, workspace / SCRIPT_IN_WORKSPACE)
-        copied.append(workspace / SCRIPT_IN_WORKSPACE)
-    if query_by_file(plan.query):
-        (workspace / QUERY_IN_WORKSPACE).write_text(plan.query, encoding="utf-8")
-        copied.append(workspace / QUERY_IN_WORKSPACE)
-    if mode == "container" and os.geteuid() == 0:
-        for path in copied:
-            _hand_to_container_user(path)
     return workspace.resolve()
+
+
+def write_inputs(plan: ExecutionPlan, capture: Path) -> Path | None:
+    """The execution's input files in a fresh folder of its capture dir (None when it
+    needs none): readable by the container's user, written by no one else."""
+    script = plan.script if plan.provider == "scripted" else None
+    by_file = query_by_file(plan.query)
+    if script is None and not by_file:
+        return None
+    folder = capture / INPUTS_FOLDER
+    folder.mkdir(parents=True)
+    if script is not None:
+        shutil.copyfile(script, folder / SCRIPT_INPUT)
+    if by_file:
+        (folder / QUERY_INPUT).write_text(plan.query, encoding="utf-8")
+    for item in folder.iterdir():
+        item.chmod(0o644)
+    folder.chmod(0o755)
+    return folder
 
 
 def _hand_to_container_user(path: Path) -> None:
@@ -195,6 +210,7 @@ async def execute(
     task stops the container or process and removes the container."""
     workspace = await asyncio.to_thread(prepare_workspace, plan, mode)
     capture = plan.captures / f"{plan.user}-{new_id()}"
+    inputs = await asyncio.to_thread(write_inputs, plan, capture)
     tally = Tally(plan.expert)
 
     def follow(event: dict[str, Any]) -> None:
@@ -205,10 +221,10 @@ async def execute(
     began = time.monotonic()
     started_ms = int(time.time() * 1000)
     if mode == "container":
-        launched = await _in_container(plan, workspace, capture, follow)
+        launched = await _in_container(plan, workspace, capture, inputs, follow)
         run = _from_launch(launched)
     else:
-        run = await _as_process(plan, workspace, capture, follow)
+        run = await _as_process(plan, workspace, capture, inputs, follow)
     reason = run.reason
     if run.outcome.value != "completed" and tally.error is None:
         # Nothing in the events says why (the runtime refused to start, say): its stderr does.
@@ -265,18 +281,23 @@ def _from_launch(result: LaunchResult) -> ProcessResult:
 
 
 async def _in_container(
-    plan: ExecutionPlan, workspace: Path, capture: Path, follow: EventCallback
+    plan: ExecutionPlan,
+    workspace: Path,
+    capture: Path,
+    inputs: Path | None,
+    follow: EventCallback,
 ) -> LaunchResult:
     anthropic = plan.provider != "scripted"
     domains = [ANTHROPIC_DOMAIN, *plan.extra_domains] if anthropic else list(plan.extra_domains)
     by_file = query_by_file(plan.query)
-    query_args = ("--query-file", f"/workspace/{QUERY_IN_WORKSPACE}") if by_file else ()
+    query_args = ("--query-file", f"{INPUTS_IN_CONTAINER}/{QUERY_INPUT}") if by_file else ()
     spec = LaunchSpec.for_expert(
         plan.expert,
         None if by_file else plan.query,
         workspace=workspace,
         capture_dir=capture,
-        runtime_args=runtime_args(plan, f"/workspace/{SCRIPT_IN_WORKSPACE}") + query_args,
+        inputs=inputs,
+        runtime_args=runtime_args(plan, f"{INPUTS_IN_CONTAINER}/{SCRIPT_INPUT}") + query_args,
         image=plan.image,
         env=dict(plan.env),
         env_from_host=("ANTHROPIC_API_KEY",) if anthropic else (),
@@ -299,12 +320,12 @@ async def _in_container(
         ) from error
 
 
-def process_args(plan: ExecutionPlan, workspace: Path) -> list[str]:
+def process_args(plan: ExecutionPlan, workspace: Path, inputs: Path | None) -> list[str]:
     """`perstack` arguments of a local run; paths absolute, as the process may run
     anywhere."""
     script = str(plan.script.resolve()) if plan.script is not None else None
-    if query_by_file(plan.query):
-        query = ["--query-file", str(workspace / QUERY_IN_WORKSPACE)]
+    if inputs is not None and query_by_file(plan.query):
+        query = ["--query-file", str((inputs / QUERY_INPUT).resolve())]
     else:
         query = [plan.query]
     args = ["run", plan.expert, *query, "--workspace", str(workspace)]
@@ -314,11 +335,15 @@ def process_args(plan: ExecutionPlan, workspace: Path) -> list[str]:
 
 
 async def _as_process(
-    plan: ExecutionPlan, workspace: Path, capture: Path, follow: EventCallback
+    plan: ExecutionPlan,
+    workspace: Path,
+    capture: Path,
+    inputs: Path | None,
+    follow: EventCallback,
 ) -> ProcessResult:
     try:
         return await run_process(
-            process_args(plan, workspace),
+            process_args(plan, workspace, inputs),
             capture=capture,
             on_event=follow,
             timeout_seconds=plan.timeout_seconds,

@@ -28,6 +28,8 @@ from flows.launcher.limits import Limits
 from flows.launcher.spec import LaunchSpec
 
 WORKSPACE_IN_CONTAINER = "/workspace"
+# LaunchSpec.inputs, read-only.
+INPUTS_IN_CONTAINER = "/input"
 # The launcher reads stdout/stderr from the attach stream; the engine's own log copy is
 # kept small, only for someone inspecting a container by hand while it runs.
 _LOG_CONFIG = LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"})
@@ -74,14 +76,7 @@ def runtime_container_kwargs(
         "working_dir": WORKSPACE_IN_CONTAINER,
         "environment": env,
         "labels": labels_for(spec, execution_id, "runtime"),
-        "mounts": [
-            Mount(
-                target=WORKSPACE_IN_CONTAINER,
-                source=str(spec.workspace.absolute()),
-                type="bind",
-                read_only=False,
-            )
-        ],
+        "mounts": _mounts(spec),
         # A single file can never be larger than the whole workspace may be; this bounds
         # how far a fast writer overshoots between two size checks.
         "ulimits": [
@@ -97,3 +92,18 @@ def runtime_container_kwargs(
     if spec.entrypoint is not None:
         kwargs["entrypoint"] = list(spec.entrypoint)
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _mounts(spec: LaunchSpec) -> list[Mount]:
+    workspace = Mount(
+        target=WORKSPACE_IN_CONTAINER,
+        source=str(spec.workspace.absolute()),
+        type="bind",
+        read_only=False,
+    )
+    if spec.inputs is None:
+        return [workspace]
+    inputs = Mount(
+        target=INPUTS_IN_CONTAINER, source=str(spec.inputs.resolve()), type="bind", read_only=True
+    )
+    return [workspace, inputs]

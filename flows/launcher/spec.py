@@ -79,7 +79,11 @@ class LaunchSpec:
     ``env`` holds values passed as they are; ``env_from_host`` names variables copied from
     the launcher's own environment. Nothing else is passed, and values are never logged.
     ``capture_dir`` (on the host, outside the workspace) receives events.jsonl, stderr.log
-    and, with a proxy, proxy.log.
+    and, with a proxy, proxy.log. ``inputs`` (on the host, outside the workspace) is a
+    folder the container reads at ``/input``, read-only: files the runtime needs (the
+    scripted model's replies, a query too large for the command line) that the Expert must
+    not be able to change, and that the host never writes into the workspace, where a link
+    or a FIFO the Expert left could redirect or block the write.
     """
 
     workspace: Path
@@ -96,6 +100,7 @@ class LaunchSpec:
     proxy_image: str = DEFAULT_PROXY_IMAGE
     job_id: str | None = None
     run_id: str | None = None
+    inputs: Path | None = None
 
     def __post_init__(self) -> None:
         names = [*self.env, *self.env_from_host]
@@ -104,15 +109,11 @@ class LaunchSpec:
             raise InvalidSpecError(
                 f"environment variable names {bad!r} are invalid or reserved for the launcher"
             )
-        workspace = self.workspace.absolute()
-        capture = self.capture_dir.absolute()
-        if capture == workspace or workspace in capture.parents:
-            # The container controls the workspace: symlinks planted there must never
-            # redirect what the launcher writes on the host.
-            raise InvalidSpecError(
-                f"capture_dir {str(capture)!r} is inside the workspace {str(workspace)!r}; "
-                "put it outside"
-            )
+        # The container controls the workspace: symlinks planted there must never redirect
+        # what the launcher writes on the host, nor what the container is given to read.
+        _refuse_inside_workspace("capture_dir", self.capture_dir, self.workspace)
+        if self.inputs is not None:
+            _refuse_inside_workspace("inputs", self.inputs, self.workspace)
         if any(k.startswith("perstack.") for k in self.labels):
             raise InvalidSpecError("labels under 'perstack.' are set by the launcher itself")
 
@@ -144,6 +145,15 @@ class LaunchSpec:
             raise InvalidSpecError(f"environment variables {missing!r} are not set on the host")
         env.update({n: os.environ[n] for n in self.env_from_host})
         return env
+
+
+def _refuse_inside_workspace(name: str, path: Path, workspace: Path) -> None:
+    """Refuse ``path`` inside ``workspace``, links resolved on both sides."""
+    resolved, top = path.resolve(), workspace.resolve()
+    if resolved == top or top in resolved.parents:
+        raise InvalidSpecError(
+            f"{name} {str(path)!r} is inside the workspace {str(workspace)!r}; put it outside"
+        )
 
 
 def user_workspace(root: Path, user_id: str) -> Path:

@@ -4,6 +4,7 @@ artifacts, queries by reference."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flows.execution import MAX_QUERY_BYTES, ExecutionResult
@@ -78,7 +79,7 @@ def test_small_queries_travel_inline_and_large_ones_as_a_file(tmp_path):
 
 
 def test_a_query_too_long_for_a_command_line_goes_to_the_runtime_as_a_file(tmp_path):
-    from flows.execution import ExecutionPlan, process_args, query_by_file
+    from flows.execution import ExecutionPlan, process_args, query_by_file, write_inputs
 
     assert not query_by_file("é" * (MAX_QUERY_BYTES // 2))
     large = "x" * (MAX_QUERY_BYTES + 1)
@@ -86,9 +87,52 @@ def test_a_query_too_long_for_a_command_line_goes_to_the_runtime_as_a_file(tmp_p
     plan = ExecutionPlan(
         expert="e", query=large, user="u", workspaces=tmp_path, captures=tmp_path / "captures"
     )
-    args = process_args(plan, tmp_path / "ws")
+    inputs = write_inputs(plan, tmp_path / "captures" / "run-1")
+    assert inputs is not None
+    args = process_args(plan, tmp_path / "ws", inputs)
     assert large not in args
-    assert args[args.index("--query-file") + 1].endswith(".perstack-query.txt")
+    query_file = Path(args[args.index("--query-file") + 1])
+    assert query_file.parent == inputs.resolve()
+    assert query_file.read_text() == large
+
+
+def test_inputs_are_never_written_through_what_the_expert_left_in_its_workspace(tmp_path):
+    # Regression: the script and a large query were written into the workspace, through
+    # a link planted there by an earlier run (overwriting a host file as root), or into
+    # a FIFO (blocking the next execution for good).
+    from flows.execution import ExecutionPlan, prepare_workspace, write_inputs
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("host file")
+    script = tmp_path / "script.json"
+    script.write_text("[]")
+    plan = ExecutionPlan(
+        expert="e",
+        query="x" * (MAX_QUERY_BYTES + 1),
+        user="mallory",
+        workspaces=tmp_path / "workspaces",
+        captures=tmp_path / "captures",
+        provider="scripted",
+        script=script,
+    )
+    workspace = prepare_workspace(plan, "process")
+    for name in (".perstack-script.json", ".perstack-query.txt", "script.json", "query.txt"):
+        (workspace / name).symlink_to(outside)
+    os.mkfifo(workspace / "input")
+    inputs = write_inputs(plan, tmp_path / "captures" / "run-1")
+    assert inputs is not None
+    assert sorted(p.name for p in inputs.iterdir()) == ["query.txt", "script.json"]
+    assert outside.read_text() == "host file"
+    assert prepare_workspace(plan, "process") == workspace
+
+
+def test_an_execution_without_a_script_or_a_large_query_has_no_inputs(tmp_path):
+    from flows.execution import ExecutionPlan, write_inputs
+
+    plan = ExecutionPlan(
+        expert="e", query="hi", user="u", workspaces=tmp_path, captures=tmp_path / "c"
+    )
+    assert write_inputs(plan, tmp_path / "c" / "run") is None
 
 
 def test_the_run_summary_says_how_it_ended_and_where_its_files_are():

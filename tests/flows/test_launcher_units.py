@@ -133,13 +133,28 @@ def test_a_workspace_nested_past_path_length_limits_is_measured(tmp_path):
         os.close(leaf)
     finally:
         os.close(fd)
-    usage = measure_workspace(tmp_path, max_depth=depth + 10)
+    try:
+        usage = measure_workspace(tmp_path, max_depth=depth + 10)
+        shallow = measure_workspace(tmp_path, max_depth=100)
+    finally:
+        _remove_chain(tmp_path, depth)  # pytest's own clean-up would recurse too deep
     assert usage.entries == depth + 1
     assert usage.bytes >= 10_000
     assert usage.too_deep is False
-    shallow = measure_workspace(tmp_path, max_depth=100)
     assert shallow.too_deep is True
     assert shallow.entries == 100
+
+
+def _remove_chain(top: Path, depth: int) -> None:
+    """Remove a chain of ``d`` folders deeper than shutil.rmtree can recurse."""
+    fds = [os.open(top, os.O_RDONLY)]
+    for _ in range(depth):
+        fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+    os.unlink("leaf", dir_fd=fds[-1])
+    while len(fds) > 1:
+        os.close(fds.pop())
+        os.rmdir("d", dir_fd=fds[-1])
+    os.close(fds[0])
 
 
 def test_workspace_entries_count_files_folders_and_links(tmp_path):
