@@ -4,6 +4,8 @@ the other flows use to ingest what a run left behind."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import stat
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -13,6 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from analytics import IngestReport, default_root, ingest
 from flows.alerts import notify_failure
 from flows.execution import ExecutionResult
+
+logger = logging.getLogger(__name__)
 
 
 @task(name="ingest", cache_policy=NO_CACHE, persist_result=False)
@@ -41,11 +45,34 @@ async def ingest_paths(
 def trace_paths(result: ExecutionResult) -> list[Path]:
     """What one execution left to audit: its job folder in the workspace, and the captured
     stream, which alone holds the launcher's events (container status, proxy decisions,
-    an outcome decided outside the container). The same event in both lands once."""
-    paths = [Path(result.workspace) / "perstack" / "jobs" / result.job_id]
-    if result.events_path:
+    an outcome decided outside the container). The same event in both lands once.
+
+    The Expert controls its workspace: a job folder reached through a link (to another
+    user's jobs, say) is left out, so that no one's trace is ingested under this user.
+    """
+    paths = []
+    job_folder = _real_folder(Path(result.workspace), "perstack", "jobs", result.job_id)
+    if job_folder is not None:
+        paths.append(job_folder)
+    if result.events_path and Path(result.events_path).exists():
         paths.append(Path(result.events_path))
-    return [path for path in paths if path.exists()]
+    return paths
+
+
+def _real_folder(top: Path, *parts: str) -> Path | None:
+    """``top/parts...`` when each part is a folder and none is a link; else None."""
+    path = top
+    for part in parts:
+        path = path / part
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            return None
+        if not stat.S_ISDIR(mode):
+            if stat.S_ISLNK(mode):
+                logger.warning("%s is a link; the run's job folder is not ingested", path)
+            return None
+    return path
 
 
 async def ingest_after_run(paths: list[Path], dataset: Path | None, user: str) -> None:

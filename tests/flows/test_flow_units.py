@@ -233,3 +233,56 @@ def test_batch_files_refuse_empty_queries_and_accept_a_spreadsheets_csv(tmp_path
     empty_cell.write_text("user,query\nbob,\n")
     with pytest.raises(BatchInputError, match=r"empty.csv:2"):
         read_items(empty_cell)
+
+
+def _result_in(workspace: Path, events_path: Path, job_id: str = "job1") -> ExecutionResult:
+    return ExecutionResult(
+        expert="e",
+        user="mallory",
+        mode="container",
+        outcome="completed",
+        reason="",
+        exit_code=0,
+        stop="completeRun",
+        final_text="done",
+        error=None,
+        usage=Usage(),
+        steps=1,
+        events=3,
+        job_id=job_id,
+        workspace=str(workspace),
+        events_path=str(events_path),
+        stderr_path="",
+        started_ms=0,
+        duration_ms=1.0,
+        run_ms=1.0,
+    )
+
+
+def test_a_run_leaves_its_job_folder_and_its_captured_stream_to_ingest(tmp_path):
+    from flows.ingest import trace_paths
+
+    job = tmp_path / "ws" / "perstack" / "jobs" / "job1"
+    job.mkdir(parents=True)
+    stream = tmp_path / "events.jsonl"
+    stream.write_text("")
+    assert trace_paths(_result_in(tmp_path / "ws", stream)) == [job, stream]
+
+
+def test_a_job_folder_reached_through_a_link_is_not_ingested(tmp_path):
+    # Regression: an Expert replaced its job folder by a link to another user's jobs, and
+    # the flow ingested that user's trace under the Expert's user.
+    from flows.ingest import trace_paths
+
+    bob = tmp_path / "bob" / "perstack" / "jobs"
+    bob.mkdir(parents=True)
+    jobs = tmp_path / "mallory" / "perstack" / "jobs"
+    jobs.mkdir(parents=True)
+    (jobs / "job1").symlink_to(bob)
+    stream = tmp_path / "events.jsonl"
+    stream.write_text("")
+    assert trace_paths(_result_in(tmp_path / "mallory", stream)) == [stream]
+    (jobs / "job1").unlink()
+    (tmp_path / "mallory" / "perstack" / "jobs").rename(tmp_path / "elsewhere")
+    (tmp_path / "mallory" / "perstack" / "jobs").symlink_to(tmp_path / "bob" / "perstack")
+    assert trace_paths(_result_in(tmp_path / "mallory", stream)) == [stream]
