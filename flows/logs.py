@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -34,8 +35,13 @@ _SILENT = frozenset(
 Describer = Callable[[dict[str, Any]], "tuple[int, str] | None"]
 
 
+# Control characters (escape sequences from a server's stderr, say) would reach the
+# operator's terminal through the logs; each becomes a visible replacement.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def clip(text: str, limit: int = CLIP) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -83,7 +83,7 @@ class EventSink:
         event: dict[str, Any] | None = None
         try:
             decoded = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             logger.debug("stdout line of %d bytes is not JSON", len(raw))
         else:
             if isinstance(decoded, dict):

@@ -286,3 +286,11 @@ def test_a_job_folder_reached_through_a_link_is_not_ingested(tmp_path):
     (tmp_path / "mallory" / "perstack" / "jobs").rename(tmp_path / "elsewhere")
     (tmp_path / "mallory" / "perstack" / "jobs").symlink_to(tmp_path / "bob" / "perstack")
     assert trace_paths(_result_in(tmp_path / "mallory", stream)) == [stream]
+
+
+def test_log_lines_carry_no_control_characters():
+    from flows.logs import clip
+
+    line = clip("red \x1b[31mALERT\x1b[0m\r\nnext\tline\x07")
+    assert "\x1b" not in line and "\x07" not in line
+    assert line.startswith("red ") and "ALERT" in line and "next line" in line

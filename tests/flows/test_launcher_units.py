@@ -222,3 +222,16 @@ def test_the_launcher_imports_no_prefect():
     code = "import sys, flows.launcher; print(sorted(m for m in sys.modules if 'prefect' in m))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_line_nested_too_deep_to_parse_is_kept_as_text_and_following_goes_on(tmp_path):
+    # Regression: a RecursionError from json.loads escaped the follow loop and launch().
+    from flows.launcher.events import EventSink
+
+    seen = []
+    sink = EventSink(tmp_path / "events.jsonl", seen.append, "job", "run")
+    sink.container_line(b"[" * 200_000)
+    sink.container_line(b'{"type": "startRun", "jobId": "j", "runId": "r"}')
+    sink.close()
+    assert [e["type"] for e in seen] == ["startRun"]
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 2
