@@ -125,6 +125,8 @@ class _Execution:
                 env.update(_proxy_env(proxy.start()))
                 network = proxy.network_name
             self.marks["prepared"] = time.monotonic()
+            if self.cancel.is_set():  # cancelled while the proxy started: run nothing
+                return self._not_started(sink, captured, started_ms)
             sink.status("starting", "runtime")
             kwargs = runtime_container_kwargs(spec, self.execution_id, env, network)
             container_id = _translate(lambda: client.containers.create(**kwargs).id)
@@ -161,6 +163,8 @@ class _Execution:
         captured: Captured,
         started_ms: int,
     ) -> LaunchResult:
+        if self.cancel.is_set():  # cancelled while the container was created
+            return self._not_started(sink, captured, started_ms)
         _translate(lambda: client.api.start(container_id))
         self.marks["started"] = time.monotonic()
         sink.status("running", "runtime")
@@ -209,6 +213,27 @@ class _Execution:
                     _append(stderr, data)
         stdout.close()
         self.stdout_lines = stdout.lines
+
+    def _not_started(self, sink: EventSink, captured: Captured, started_ms: int) -> LaunchResult:
+        """The result of an execution cancelled before its container started."""
+        reason = "the caller cancelled the execution before it started"
+        now = time.monotonic()
+        for mark in ("prepared", "created", "started", "exited"):
+            self.marks.setdefault(mark, now)
+        sink.status("stopped", "runtime", f"{Outcome.CANCELLED.value}: {reason}")
+        return LaunchResult(
+            execution_id=self.execution_id,
+            job_id=sink.job_id,
+            run_id=sink.run_id,
+            outcome=Outcome.CANCELLED,
+            exit_code=None,
+            reason=reason,
+            oom_killed=False,
+            timings=self._timings(started_ms),
+            captured=captured,
+            stdout_lines=0,
+            workspace_bytes=_final_workspace_bytes(self.spec.workspace),
+        )
 
     def _timings(self, started_ms: int) -> Timings:
         m = self.marks

@@ -65,3 +65,22 @@ def test_a_missing_image_is_an_error_that_says_how_to_build_it(make_spec, docker
     spec = make_spec(image="perstack-runtime:does-not-exist")
     with pytest.raises(ImageMissingError, match="setup-docker.sh"):
         launch(spec, client=docker_client)
+
+
+def test_a_launch_cancelled_before_its_container_starts_runs_nothing(
+    make_spec, docker_client, leftovers
+):
+    # Regression: the cancel event was first looked at after the start, so the Expert's
+    # code ran for a poll interval and a grace period.
+    cancel = threading.Event()
+
+    def on_event(event: dict) -> None:
+        if event.get("status") == "starting":
+            cancel.set()
+
+    spec = make_spec(entrypoint=("sh", "-c"), args=("touch /workspace/ran; sleep 600",))
+    result = launch(spec, on_event=on_event, cancel=cancel, client=docker_client)
+    assert result.outcome is Outcome.CANCELLED
+    assert "before it started" in result.reason
+    assert not (spec.workspace / "ran").exists()
+    assert leftovers() == []
