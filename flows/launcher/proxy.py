@@ -67,6 +67,12 @@ def ensure_egress_network(
         return client.networks.get(name)
 
 
+def _subnets(network: Network) -> tuple[str, ...]:
+    """The address ranges of ``network`` (where the host's gateway is)."""
+    configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+    return tuple(c["Subnet"] for c in configs if c.get("Subnet"))
+
+
 class EgressProxy:
     def __init__(
         self,
@@ -85,6 +91,7 @@ class EgressProxy:
         self._container: Container | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        self._egress_subnets: tuple[str, ...] = ()
 
     @property
     def network_name(self) -> str:
@@ -94,7 +101,8 @@ class EgressProxy:
         """Start the proxy and return its URL on the internal network."""
         egress_network = self._spec.network.egress_network
         labels = labels_for(self._spec, self._execution_id, "network")
-        ensure_egress_network(self._client, egress_network, dict(self._spec.labels))
+        egress = ensure_egress_network(self._client, egress_network, dict(self._spec.labels))
+        self._egress_subnets = _subnets(egress)
         self._network = self._client.networks.create(
             self.network_name,
             driver="bridge",
@@ -149,7 +157,10 @@ class EgressProxy:
             self._network = None
 
     def _container_kwargs(self) -> dict[str, Any]:
-        config = render_squid_config(self._spec.network.domains)
+        policy = self._spec.network
+        config = render_squid_config(
+            policy.domains, pinned=tuple(policy.proxy_hosts), internal=self._egress_subnets
+        )
         return {
             "image": self._spec.proxy_image,
             "name": f"perstack-proxy-{self._execution_id}",

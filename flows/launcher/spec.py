@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from flows.launcher.domains import normalize_domains
+from flows.launcher.domains import normalize_domain, normalize_domains
 from flows.launcher.errors import InvalidSpecError
 from flows.launcher.limits import Limits
 from runtime.ids import new_id
@@ -43,7 +44,8 @@ class NetworkPolicy:
 
     mode: Literal["none", "allowList"] = "none"
     domains: tuple[str, ...] = ()
-    # Names the proxy resolves by itself (host -> address), e.g. a gateway in tests.
+    # Names the proxy resolves by itself (host -> address): an LLM gateway inside the
+    # network, say. A pinned name may reach an internal address; no other name may.
     proxy_hosts: Mapping[str, str] = field(default_factory=dict)
     # The bridge network the proxy reaches out through (created when missing).
     egress_network: str = "perstack-egress"
@@ -61,12 +63,16 @@ class NetworkPolicy:
     ) -> NetworkPolicy:
         try:
             normalized = normalize_domains(tuple(domains))
+            pinned = {
+                normalize_domain(name): str(ipaddress.ip_address(address))
+                for name, address in (proxy_hosts or {}).items()
+            }
         except ValueError as error:
-            raise InvalidSpecError(str(error)) from error
+            raise InvalidSpecError(f"network policy: {error}") from error
         return cls(
             mode="allowList",
             domains=normalized,
-            proxy_hosts=dict(proxy_hosts or {}),
+            proxy_hosts=pinned,
             egress_network=egress_network,
         )
 

@@ -7,7 +7,7 @@ import pytest
 
 from flows.launcher import Limits, NetworkPolicy
 from flows.launcher.proxy_config import REASON_FORBIDDEN_ADDRESS, REASON_NOT_ALLOWED
-from tests.flows.conftest import script
+from tests.flows.conftest import SESSION_LABEL, script
 
 pytestmark = pytest.mark.docker
 
@@ -90,6 +90,38 @@ def test_disallowed_and_metadata_addresses_are_blocked_and_reported(
     assert decisions[egress.gateway]["reason"] == REASON_NOT_ALLOWED
     assert decisions["metadata.llm.test"]["reason"] == REASON_FORBIDDEN_ADDRESS
     assert decisions["example.org"]["port"] == 80
+
+
+def test_an_allowed_name_resolving_to_an_internal_address_is_blocked_unless_pinned(
+    run_python, egress, host_server, docker_client, session_id
+):
+    # A neighbour on the egress network whose name, under an allowed domain, resolves (by
+    # the engine's DNS, as a name someone else controls would) to an internal address.
+    neighbour = docker_client.containers.run(
+        "perstack-runtime:latest",
+        entrypoint=["sleep", "60"],
+        detach=True,
+        labels={"perstack.managed": "true", SESSION_LABEL: session_id},
+        network=egress.name,
+        networking_config={
+            egress.name: docker_client.api.create_endpoint_config(aliases=["neighbour.llm.test"])
+        },
+    )
+    try:
+        port = host_server.rsplit(":", 1)[1]
+        urls = [f"http://neighbour.llm.test:{port}/", f"http://llm.test:{port}/"]
+        run = run_python(
+            fetch_script(urls),
+            network=allow(egress, "llm.test", **{"llm.test": egress.gateway}),
+            limits=Limits(wall_clock_seconds=60),
+        )
+    finally:
+        neighbour.remove(force=True)
+    assert run.probe()["results"] == {urls[0]: "HTTPError: 403", urls[1]: "hello from the host"}
+    decisions = {e["domain"]: e for e in run.launcher_events("proxyAccess")}
+    assert decisions["neighbour.llm.test"]["action"] == "blocked"
+    assert decisions["neighbour.llm.test"]["reason"] == REASON_FORBIDDEN_ADDRESS
+    assert decisions["llm.test"]["action"] == "allowed"
 
 
 def test_without_the_proxy_the_internal_network_has_no_route_out(run_python, egress, host_server):

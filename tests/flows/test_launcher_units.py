@@ -56,9 +56,34 @@ def test_the_proxy_config_refuses_link_local_and_matches_names_without_lookups()
     assert rules == [
         "http_access deny !allowed_domains",
         "http_access deny forbidden_addresses",
+        "http_access deny internal_addresses",
         "http_access allow allowed_domains",
         "http_access deny all",
     ]
+
+
+def test_only_names_the_operator_pinned_may_reach_internal_addresses():
+    config = render_squid_config(
+        ("llm.internal",), pinned=("gateway.llm.internal",), internal=("172.30.0.0/16",)
+    )
+    internal = next(line for line in config.splitlines() if "acl internal_addresses" in line)
+    for network in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "172.30.0.0/16"):
+        assert network in internal.split()
+    rules = [line for line in config.splitlines() if line.startswith("http_access")]
+    assert rules.index("http_access allow pinned_names") < rules.index(
+        "http_access deny internal_addresses"
+    )
+    assert rules.index("http_access deny forbidden_addresses") < rules.index(
+        "http_access allow pinned_names"
+    )
+    assert "acl pinned_names dstdomain -n gateway.llm.internal" in config
+
+
+def test_pinned_names_are_normalised_and_their_addresses_checked():
+    policy = NetworkPolicy.allow(["llm.test"], proxy_hosts={"LLM.Test.": "10.0.0.5"})
+    assert policy.proxy_hosts == {"llm.test": "10.0.0.5"}
+    with pytest.raises(InvalidSpecError, match="not-an-address"):
+        NetworkPolicy.allow(["llm.test"], proxy_hosts={"llm.test": "not-an-address"})
 
 
 def test_a_policy_with_no_domains_allows_nothing():
