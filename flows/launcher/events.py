@@ -103,6 +103,9 @@ class EventSink:
 
     def _write(self, line: bytes, event: dict[str, Any] | None) -> None:
         with self._lock:
+            if self._file.closed:  # a thread that outlived the execution: nothing to add
+                logger.debug("event after the execution ended: %r", event and event.get("type"))
+                return
             self._file.write(line + b"\n")
             self._file.flush()
             if event is None or self._callback is None:

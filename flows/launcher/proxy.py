@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import docker
 import docker.errors
@@ -21,20 +21,13 @@ from docker.models.networks import Network
 
 from flows.launcher.attach import STDOUT, AttachedStream
 from flows.launcher.container import hardening, labels_for
-from flows.launcher.domains import domain_allowed
+from flows.launcher.decisions import Decision, DecisionThrottle, parse_access_line
 from flows.launcher.engine import MANAGED_LABEL, ROLE_LABEL
 from flows.launcher.errors import ProxyStartError
 from flows.launcher.events import EventSink
 from flows.launcher.limits import MIB, Limits
 from flows.launcher.output import LineSplitter
-from flows.launcher.proxy_config import (
-    ACCESS_TAG,
-    PROXY_PORT,
-    REASON_ALLOWED,
-    REASON_FORBIDDEN_ADDRESS,
-    REASON_NOT_ALLOWED,
-    render_squid_config,
-)
+from flows.launcher.proxy_config import PROXY_PORT, render_squid_config
 from flows.launcher.spec import LaunchSpec
 
 logger = logging.getLogger(__name__)
@@ -47,8 +40,12 @@ PROXY_READY_TIMEOUT_SECONDS = 20.0
 # TODO(#5): one proxy per execution costs ~0.4 s to start and ~1.7 s to stop; a proxy
 # shared by the executions of one policy would pay that once.
 PROXY_STOP_SECONDS = 3
-# The log thread ends once the stopped proxy's stream closes.
-LOG_DRAIN_SECONDS = 5.0
+# The log thread ends once the stopped proxy's stream closes; the throttle keeps what is
+# left to report small, so this only runs out when the caller's callback hangs.
+LOG_DRAIN_SECONDS = 30.0
+# proxy.log keeps every decision up to this size: a flood of requests (thousands a
+# second) must not fill the host's disk through it.
+PROXY_LOG_MAX_BYTES = 64 * MIB
 _READY_MARK = b"Accepting HTTP Socket connections"
 _PROXY_SHM_BYTES = 16 * MIB
 _PROXY_LIMITS = Limits(memory_bytes=256 * MIB, cpus=0.5, pids=64)
@@ -92,6 +89,12 @@ class EgressProxy:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._egress_subnets: tuple[str, ...] = ()
+        self._throttle = DecisionThrottle()
+        # Set when the log thread outlived the drain: it must not report into a sink the
+        # launcher is about to close.
+        self._abandoned = False
+        self._log_bytes = 0
+        self._log_dropped = 0
 
     @property
     def network_name(self) -> str:
@@ -147,6 +150,14 @@ class EgressProxy:
                 self._container.stop(timeout=PROXY_STOP_SECONDS)
             if self._thread is not None:
                 self._thread.join(LOG_DRAIN_SECONDS)
+                if self._thread.is_alive():
+                    self._abandoned = True
+                    logger.warning(
+                        "the proxy's log was not read to its end within %.0f s (a slow event "
+                        "callback?); its last decisions may be missing from %s",
+                        LOG_DRAIN_SECONDS,
+                        self._log_path,
+                    )
             with contextlib.suppress(docker.errors.NotFound):
                 self._container.remove(force=True)
             self._sink.status("stopped", "proxy")
@@ -185,28 +196,35 @@ class EgressProxy:
                 stream.close()
             access.close()
             cache_log.close()
+            self._report(self._throttle.flush())
+            if self._log_dropped:
+                log.write(
+                    f"proxy.log stopped at {PROXY_LOG_MAX_BYTES} bytes; "
+                    f"{self._log_dropped} later lines were not kept\n".encode()
+                )
 
     def _on_cache_log_line(self, line: bytes, log: Any) -> None:
-        log.write(line + b"\n")
-        log.flush()
+        self._keep(line, log)
         if _READY_MARK in line:
             self._ready.set()
 
     def _on_access_line(self, line: bytes, log: Any) -> None:
+        self._keep(line, log)
+        decision = parse_access_line(line, self._spec.network.domains)
+        if decision is not None:
+            self._report(self._throttle.offer(decision))
+
+    def _keep(self, line: bytes, log: Any) -> None:
+        if self._log_bytes + len(line) + 1 > PROXY_LOG_MAX_BYTES:
+            self._log_dropped += 1
+            return
+        self._log_bytes += len(line) + 1
         log.write(line + b"\n")
         log.flush()
-        fields = line.decode(errors="replace").split("\t")
-        if len(fields) < 6 or fields[0] != ACCESS_TAG:
+
+    def _report(self, decisions: list[Decision]) -> None:
+        if self._abandoned:
             return
-        _, method, domain, port_text, squid_status, _http_status = fields[:6]
-        default_port = 443 if method == "CONNECT" else 80
-        port = int(port_text) if port_text.isdigit() else default_port
-        action: Literal["allowed", "blocked"] = "blocked" if "DENIED" in squid_status else "allowed"
-        if action == "allowed":
-            reason = REASON_ALLOWED
-        elif domain_allowed(domain, self._spec.network.domains):
-            reason = REASON_FORBIDDEN_ADDRESS
-        else:
-            reason = REASON_NOT_ALLOWED
-        self._sink.proxy(action, domain, port, reason)
-        logger.info("proxy %s %s:%d (%s)", action, domain, port, reason)
+        for d in decisions:
+            self._sink.proxy(d.action, d.domain, d.port, d.reason)
+            logger.info("proxy %s %s:%d (%s)", d.action, d.domain, d.port, d.reason)

@@ -19,6 +19,7 @@ ACCESS_TAG = "PERSTACK_ACCESS"
 REASON_NOT_ALLOWED = "domain not in the allow-list"
 REASON_FORBIDDEN_ADDRESS = "resolves to a link-local, loopback, private or internal address"
 REASON_ALLOWED = "domain in the allow-list"
+REASON_MALFORMED = "refused by the proxy as malformed or unsupported"
 _FORBIDDEN_NETWORKS = (
     "169.254.0.0/16",  # IPv4 link-local, cloud metadata services
     "fe80::/10",  # IPv6 link-local

@@ -3,6 +3,8 @@ with each decision reported as a ``proxyAccess`` event."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from flows.launcher import Limits, NetworkPolicy
@@ -184,3 +186,27 @@ def test_concurrent_executions_each_get_their_own_proxy_and_network(
         text = result.captured.events.read_text()
         assert "hello from the host" in text and '"action":"allowed"' in text
     assert leftovers() == []
+
+
+def test_a_flood_of_requests_is_summarised_and_no_decision_is_lost(run_python, egress, make_spec):
+    # Regression: with a slow callback most decisions of a flood never reached the events
+    # file (the log thread was given 5 s, then wrote to a closed file).
+    from flows.launcher import launch
+
+    requests = 1500
+    body = FETCH + f"for n in range({requests}):\n    fetch(f'http://h{{n}}.evil.test/')\n"
+    spec = make_spec(
+        entrypoint=("python3", "-c"),
+        args=(script(body + "report(done=True)\n"),),
+        network=allow(egress, "llm.test"),
+        limits=Limits(wall_clock_seconds=120),
+    )
+    slow = []
+    result = launch(spec, on_event=lambda e: (slow.append(e), time.sleep(0.001)))
+    decisions = [e for e in slow if e.get("type") == "proxyAccess"]
+    one_by_one = [e for e in decisions if e["domain"] != "*"]
+    summarised = sum(int(e["reason"].split()[0]) for e in decisions if e["domain"] == "*")
+    assert len(one_by_one) + summarised == requests
+    assert len(decisions) < requests
+    logged = result.captured.proxy_log.read_text().count("PERSTACK_ACCESS")
+    assert logged == requests

@@ -260,3 +260,61 @@ def test_a_line_nested_too_deep_to_parse_is_kept_as_text_and_following_goes_on(t
     sink.close()
     assert [e["type"] for e in seen] == ["startRun"]
     assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 2
+
+
+ACCESS = "PERSTACK_ACCESS\t{method}\t{domain}\t{port}\t{squid}\t{http}"
+
+
+def access(domain: str, squid: str = "TCP_MISS", http: str = "200", **kw: str) -> bytes:
+    fields = {"method": "GET", "port": "80", **kw}
+    return ACCESS.format(domain=domain, squid=squid, http=http, **fields).encode()
+
+
+def test_access_lines_read_as_the_decisions_squid_made():
+    from flows.launcher.decisions import parse_access_line
+    from flows.launcher.proxy_config import (
+        REASON_ALLOWED,
+        REASON_FORBIDDEN_ADDRESS,
+        REASON_NOT_ALLOWED,
+    )
+
+    allowed = ("llm.test",)
+    ok = parse_access_line(access("llm.test"), allowed)
+    assert ok is not None and (ok.action, ok.reason, ok.port) == ("allowed", REASON_ALLOWED, 80)
+    tunnel = parse_access_line(access("llm.test", method="CONNECT", port="-"), allowed)
+    assert tunnel is not None and tunnel.port == 443
+    denied = parse_access_line(access("evil.test", "TCP_DENIED", "403"), allowed)
+    assert denied is not None and (denied.action, denied.reason) == ("blocked", REASON_NOT_ALLOWED)
+    inner = parse_access_line(access("meta.llm.test", "TCP_DENIED", "403"), allowed)
+    assert inner is not None and inner.reason == REASON_FORBIDDEN_ADDRESS
+    assert parse_access_line(b"2026/12/04 squid started", allowed) is None
+
+
+def test_requests_squid_could_not_parse_are_blocked_and_failures_say_so():
+    # Regression: every status but DENIED was reported "allowed ... in the allow-list".
+    from flows.launcher.decisions import parse_access_line
+
+    for line in (access("-", "NONE_NONE", "400"), access("llm.test", "NONE_NONE", "501")):
+        decision = parse_access_line(line, ("llm.test",))
+        assert decision is not None and decision.action == "blocked"
+        assert "malformed" in decision.reason
+    failed = parse_access_line(access("llm.test", "TCP_MISS", "502"), ("llm.test",))
+    assert failed is not None and failed.action == "allowed" and "HTTP 502" in failed.reason
+
+
+def test_a_flood_of_decisions_is_summarised_past_the_rate():
+    from flows.launcher.decisions import Decision, DecisionThrottle
+
+    now = [100.0]
+    throttle = DecisionThrottle(per_second=3, clock=lambda: now[0])
+    out = []
+    for n in range(10):
+        out += throttle.offer(Decision("blocked", f"h{n}.test", 80, "r"))
+    assert [d.domain for d in out] == ["h0.test", "h1.test", "h2.test"]
+    now[0] = 101.2
+    out = throttle.offer(Decision("allowed", "llm.test", 443, "ok"))
+    (summary, passed) = out
+    assert summary.domain == "*" and summary.action == "blocked"
+    assert summary.reason.startswith("7 more blocked requests") and "h3.test:80" in summary.reason
+    assert passed.domain == "llm.test"
+    assert throttle.flush() == [] and throttle.summarised == 7
