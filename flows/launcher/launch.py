@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from flows.launcher.proxy import EgressProxy
 from flows.launcher.result import Captured, LaunchResult, Outcome, Timings
 from flows.launcher.spec import LaunchSpec
 from flows.launcher.watchdog import Watchdog
-from flows.launcher.workspace import prepare_workspace, workspace_bytes
+from flows.launcher.workspace import WORKSPACE_MODE, measure_workspace, prepare_workspace
 from runtime.ids import new_id, now_ms
 
 logger = logging.getLogger(__name__)
@@ -258,13 +259,22 @@ class _Execution:
 
 
 def _final_workspace_bytes(workspace: Path) -> int:
-    """The workspace's size once the container is gone; a measurement that fails (the
-    container left the tree in a state we cannot walk) must not lose the result."""
+    """The workspace's size once the container has exited, set-ID bits it left cleared and
+    its top folder's mode restored; a walk that fails (the container left the tree in a
+    state we cannot walk) must not lose the result."""
     try:
-        return workspace_bytes(workspace)
+        os.chmod(workspace, WORKSPACE_MODE, follow_symlinks=False)
+        usage = measure_workspace(workspace, clear_set_id=True)
     except OSError as error:
         logger.warning("cannot measure workspace %s after the run: %s", workspace, error)
         return 0
+    if usage.set_id_cleared:
+        logger.warning(
+            "cleared the set-ID bits of %d files the run left in %s",
+            usage.set_id_cleared,
+            workspace,
+        )
+    return usage.bytes
 
 
 def _classify(state: dict[str, Any], watchdog: Watchdog, memory_bytes: int) -> tuple[Outcome, str]:

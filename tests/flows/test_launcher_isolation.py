@@ -98,6 +98,26 @@ def test_symlinks_planted_in_the_workspace_do_not_lead_out_of_it(run_python, mak
     assert run.result.workspace_bytes < 1024 * 1024
 
 
+def test_set_id_files_and_an_open_workspace_do_not_outlive_the_run(run_python, tmp_path):
+    # The run may set modes freely inside; the host gets its workspace back closed, with
+    # no set-ID program of the container's user left in it.
+    workspace = tmp_path / "modes" / "alice"
+    run_python(
+        script(
+            """
+            import shutil
+            shutil.copy('/bin/sh', '/workspace/sh')
+            os.chmod('/workspace/sh', 0o6755)
+            os.chmod('/workspace', 0o777)
+            report(done=True)
+            """
+        ),
+        workspace=workspace,
+    )
+    assert (workspace / "sh").stat().st_mode & 0o7777 == 0o755
+    assert workspace.stat().st_mode & 0o777 == 0o750
+
+
 def test_a_canary_secret_in_the_host_environment_is_not_visible(run_python, monkeypatch, caplog):
     canary = "canary-7f3a9c-do-not-leak"
     passed = "passed-secret-51b2e0"

@@ -318,3 +318,17 @@ def test_a_flood_of_decisions_is_summarised_past_the_rate():
     assert summary.reason.startswith("7 more blocked requests") and "h3.test:80" in summary.reason
     assert passed.domain == "llm.test"
     assert throttle.flush() == [] and throttle.summarised == 7
+
+
+def test_set_id_bits_left_in_a_workspace_are_cleared_after_the_run(tmp_path):
+    tool = tmp_path / "sub" / "tool"
+    tool.parent.mkdir()
+    tool.write_bytes(b"#!/bin/sh\n")
+    tool.chmod(0o6755)
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    plain.chmod(0o640)
+    usage = measure_workspace(tmp_path, clear_set_id=True)
+    assert usage.set_id_cleared == 1
+    assert tool.stat().st_mode & 0o7777 == 0o755
+    assert plain.stat().st_mode & 0o7777 == 0o640
