@@ -26,6 +26,7 @@ from flows.launcher.container import runtime_container_kwargs
 from flows.launcher.engine import connect, remove_orphans
 from flows.launcher.errors import ImageMissingError, LauncherError
 from flows.launcher.events import EventCallback, EventSink
+from flows.launcher.limits import Limits
 from flows.launcher.output import LineSplitter
 from flows.launcher.proxy import EgressProxy
 from flows.launcher.result import Captured, LaunchResult, Outcome, Timings
@@ -33,12 +34,16 @@ from flows.launcher.spec import LaunchSpec
 from flows.launcher.watchdog import Watchdog
 from flows.launcher.workspace import WORKSPACE_MODE, measure_workspace, prepare_workspace
 from runtime.ids import new_id, now_ms
+from runtime.pid1 import DEADLINE_ENV
 
 logger = logging.getLogger(__name__)
 
 _SIGKILL_EXIT_CODE = 128 + 9
 # How long one wait for the container's exit blocks before checking it is still there.
 EXIT_POLL_SECONDS = 1.0
+# The container's own deadline (runtime.pid1) comes this long after the wall clock and
+# the grace period: it only acts when the launcher is gone, never before the launcher.
+DEADLINE_MARGIN_SECONDS = 30.0
 # Loopback inside the container never goes through the proxy (a local MCP SSE server).
 _NO_PROXY = "localhost,127.0.0.1,::1"
 
@@ -111,7 +116,7 @@ class _Execution:
             proxy_log=spec.capture_dir / "proxy.log" if spec.network.mode != "none" else None,
         )
         prepare_workspace(spec.workspace, spec.user)
-        env = spec.resolved_env()
+        env = {**spec.resolved_env(), DEADLINE_ENV: f"{_deadline_seconds(spec.limits):g}"}
         _require_image(client, spec.image)
         _remove_orphans(client)
         sink = EventSink(captured.events, on_event, self.job_id, self.run_id)
@@ -256,6 +261,10 @@ class _Execution:
                 else round((self.first_output - m["started"]) * 1000, 1)
             ),
         )
+
+
+def _deadline_seconds(limits: Limits) -> float:
+    return limits.wall_clock_seconds + limits.grace_seconds + DEADLINE_MARGIN_SECONDS
 
 
 def _final_workspace_bytes(workspace: Path) -> int:

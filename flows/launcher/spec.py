@@ -14,6 +14,7 @@ from flows.launcher.domains import normalize_domain, normalize_domains
 from flows.launcher.errors import InvalidSpecError
 from flows.launcher.limits import Limits
 from runtime.ids import new_id
+from runtime.pid1 import DEADLINE_ENV
 
 DEFAULT_IMAGE = "perstack-runtime:latest"
 DEFAULT_PROXY_IMAGE = "perstack-proxy:latest"
@@ -32,6 +33,7 @@ _RESERVED_ENV = frozenset(
         "https_proxy",
         "no_proxy",
         "all_proxy",
+        DEADLINE_ENV,
     }
 )
 

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from flows.launcher import LaunchSpec, Limits, Outcome, launch, user_workspace
+from flows.launcher.launch import DEADLINE_MARGIN_SECONDS
 from tests.flows.conftest import script
 
 pytestmark = pytest.mark.docker
@@ -116,6 +117,15 @@ def test_set_id_files_and_an_open_workspace_do_not_outlive_the_run(run_python, t
     )
     assert (workspace / "sh").stat().st_mode & 0o7777 == 0o755
     assert workspace.stat().st_mode & 0o777 == 0o750
+
+
+def test_the_container_knows_its_own_deadline_past_the_wall_clock(run_python):
+    # Its init ends it at that deadline should the launcher be gone (runtime.pid1).
+    run = run_python(
+        script("report(deadline=os.environ.get('PERSTACK_DEADLINE_SECONDS'))\n"),
+        limits=Limits(wall_clock_seconds=20, grace_seconds=5),
+    )
+    assert float(run.probe()["deadline"]) == 20 + 5 + DEADLINE_MARGIN_SECONDS
 
 
 def test_a_canary_secret_in_the_host_environment_is_not_visible(run_python, monkeypatch, caplog):
