@@ -11,6 +11,7 @@
 #   # or by hand:
 #   docker/build-base-image.sh perstack-base:bookworm python3
 #   docker/build-wheelhouse.sh               # -> build/wheelhouse/
+#   docker/build-preload.sh                  # -> build/preload/ (the host's gcc)
 #   mkdir -p build/image-config && cp examples/support-report/perstack.toml build/image-config/
 #   .venv/bin/perstack install --config build/image-config/perstack.toml   # perstack.lock
 #   docker build --build-arg BASE_IMAGE=perstack-base:bookworm \
@@ -43,6 +44,9 @@ RUN groupadd --gid "${PERSTACK_UID}" perstack \
  && mkdir -p /workspace /app \
  && chown perstack:perstack /workspace
 COPY --from=install /opt/perstack /opt/perstack
+# Preloaded into every stdio MCP server the runtime starts: marks it not dumpable, so the
+# Expert's commands cannot read its requiredEnv secrets (docker/preload/undumpable.c).
+COPY build/preload/libperstack-undumpable.so /usr/local/lib/perstack/
 # perstack.toml and, once `perstack install` has written it, perstack.lock beside it.
 COPY ${CONFIG_DIR}/perstack.* /app/
 # HOME on the tmpfs: the root filesystem is mounted read-only at run time.
@@ -50,7 +54,8 @@ ENV PATH=/opt/perstack/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
     HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    LANG=C.UTF-8
+    LANG=C.UTF-8 \
+    PERSTACK_SERVER_PRELOAD=/usr/local/lib/perstack/libperstack-undumpable.so
 LABEL org.opencontainers.image.title="perstack-runtime" \
       io.perstack.role="runtime-image"
 USER ${PERSTACK_UID}:${PERSTACK_UID}

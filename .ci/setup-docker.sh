@@ -76,6 +76,9 @@ fi
 step "wheelhouse (the project's runtime dependencies only)"
 docker/build-wheelhouse.sh "${PYTHON:-$repo/.venv/bin/python}"
 
+step "the MCP servers' preload library (docker/build-preload.sh)"
+docker/build-preload.sh
+
 step "image config: $config_dir/perstack.toml + perstack.lock"
 rm -rf build/image-config
 mkdir -p build/image-config

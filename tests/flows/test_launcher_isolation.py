@@ -128,6 +128,64 @@ def test_the_container_knows_its_own_deadline_past_the_wall_clock(run_python):
     assert float(run.probe()["deadline"]) == 20 + 5 + DEADLINE_MARGIN_SECONDS
 
 
+# Every process's environment, as an Expert's command would look for secrets.
+READ_ENVIRONS = r"""
+for p in /proc/[0-9]*; do
+  tr '\0' '\n' < $p/environ 2>/dev/null | grep CANARY
+done
+echo probed
+"""
+
+
+def test_the_experts_commands_cannot_read_an_mcp_servers_secrets(make_spec, tmp_path):
+    # Regression: MCP servers are started with exec (dumpable again), as the container's
+    # user, so an exec command read their requiredEnv from /proc/<pid>/environ.
+    workspace = tmp_path / "mcp-secret" / "alice"
+    workspace.mkdir(parents=True)
+    (workspace / "script.json").write_text(
+        json.dumps(
+            [
+                {"tool_use": [{"name": "get_current_time", "input": {"timezone": "UTC"}}]},
+                {"tool_use": [{"name": "exec", "input": exec_input(READ_ENVIRONS)}]},
+                {"text": "done"},
+            ]
+        )
+    )
+    (workspace / "perstack.toml").write_text(
+        '[experts."m"]\ninstruction = "probe"\n'
+        '[experts."m".skills."@perstack/base"]\ntype = "mcpStdioSkill"\ncommand = "npx"\n'
+        'packageName = "@perstack/base"\npick = ["exec"]\n'
+        '[experts."m".skills."time"]\ntype = "mcpStdioSkill"\ncommand = "mcp-server-time"\n'
+        'args = ["--local-timezone", "UTC"]\npick = ["get_current_time"]\n'
+        'requiredEnv = ["SKILL_TOKEN"]\n'
+    )
+    events: list[dict] = []
+    spec = make_spec(
+        args=("m", "probe", "--config", "/workspace/perstack.toml")
+        + ("--provider", "scripted", "--script", "/workspace/script.json"),
+        entrypoint=None,
+        workspace=workspace,
+        env={"SKILL_TOKEN": "tok-SKILL-CANARY"},
+    )
+    result = launch(spec, on_event=events.append)
+    assert result.outcome is Outcome.COMPLETED, result.reason
+    (results,) = [e["toolResults"] for e in events if e.get("type") == "resolveToolResults"][1:]
+    output = json.dumps(results)
+    assert "probed" in output
+    assert "CANARY" not in output
+
+
+def exec_input(command: str) -> dict:
+    return {
+        "command": "sh",
+        "args": ["-c", command],
+        "env": {},
+        "cwd": ".",
+        "stdout": True,
+        "stderr": True,
+    }
+
+
 def test_a_canary_secret_in_the_host_environment_is_not_visible(run_python, monkeypatch, caplog):
     canary = "canary-7f3a9c-do-not-leak"
     passed = "passed-secret-51b2e0"

@@ -10,7 +10,10 @@ for next to the runtime's own Python (its virtualenv's ``bin``).
 Environment, least privilege: a small base (``BASE_ENV_NAMES``: locale, home, path, temp
 and proxy settings, package-manager caches) plus exactly the variables named in
 ``requiredEnv``. Everything else in the runtime's environment (API keys above all) is
-invisible to the server.
+invisible to the server. Where the runtime names a preload library
+(``PERSTACK_SERVER_PRELOAD``, set in the runtime image), the server starts with it: it
+marks the server not dumpable, so that the Expert's ``exec`` commands, which run as the
+same user, cannot read the server's ``requiredEnv`` from ``/proc/<pid>/environ``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ BASE_ENV_NAMES: tuple[str, ...] = (
     "UV_CACHE_DIR",
 )
 PROTECTED_ENV_NAMES = LOADER_ENV_NAMES
+# Names the library preloaded into every stdio server (docker/preload/undumpable.c).
+PRELOAD_ENV = "PERSTACK_SERVER_PRELOAD"
 
 
 def _where(expert_key: str, skill_name: str) -> str:
@@ -90,4 +95,12 @@ def server_environment(
     env = {name: environ[name] for name in BASE_ENV_NAMES if environ.get(name)}
     env.setdefault("PATH", os.defpath)
     env.update({name: environ[name] for name in required})
+    preload = environ.get(PRELOAD_ENV)
+    if preload:
+        if not os.path.isfile(preload):
+            raise ConfigError(
+                f"{PRELOAD_ENV} names {preload!r}, which is not a file; "
+                "build it with docker/build-preload.sh or unset the variable"
+            )
+        env["LD_PRELOAD"] = preload
     return env
