@@ -63,8 +63,11 @@ class Parsed:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def parse_jsonl(data: bytes, first_line: int = 1) -> Parsed:
-    """Parse JSONL bytes; line numbers in the result start at ``first_line``."""
+def parse_jsonl(data: bytes | memoryview, first_line: int = 1) -> Parsed:
+    """Parse JSONL bytes; line numbers in the result start at ``first_line``.
+
+    Nothing in the result refers to ``data``: the caller may reuse or drop it.
+    """
     try:
         lines, numbers = _split_lines(data, first_line)
     except pa.ArrowInvalid:
@@ -84,7 +87,7 @@ def empty_table() -> pa.Table:
     return empty.table
 
 
-def _split_lines(data: bytes, first_line: int) -> tuple[pa.Array, pa.Array]:
+def _split_lines(data: bytes | memoryview, first_line: int) -> tuple[pa.Array, pa.Array]:
     """Non-blank lines (without the newline) and their 1-based numbers, with few copies."""
     offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
     whole = pa.LargeBinaryArray.from_buffers(
@@ -122,16 +125,16 @@ def _has_edge_whitespace(lines: pa.Array) -> bool:
     )
 
 
-def _split_lines_py(data: bytes, first_line: int) -> list[tuple[int, str]]:
+def _split_lines_py(data: bytes | memoryview, first_line: int) -> list[tuple[int, str]]:
     pairs = []
-    for offset, chunk in enumerate(data.split(b"\n")):
+    for offset, chunk in enumerate(bytes(data).split(b"\n")):
         stripped = chunk.strip()
         if stripped:
             pairs.append((first_line + offset, stripped.decode("utf-8", errors="surrogateescape")))
     return pairs
 
 
-def _read_fast(data: bytes, lines: pa.Array) -> pa.Table | None:
+def _read_fast(data: bytes | memoryview, lines: pa.Array) -> pa.Table | None:
     longest = pc.max(pc.binary_length(lines)).as_py() or 0
     block = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, 2 * longest + 1024))
     try:
