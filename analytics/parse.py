@@ -5,6 +5,12 @@ fields skipped by the reader but kept in ``raw``). Only when that fails, or when
 do not line up one-to-one with the non-blank lines, is the buffer re-read in chunks, and a
 failing chunk line by line, so that one bad line costs little and is quarantined with its
 line number while every good line around it is kept.
+
+Cost (#7, 200k synthetic events, 181 MB): the reader with our schema takes about 0.9 s of
+CPU, against 1.5 to 2 s for the reader inferring every field; most of it grows with the
+number of columns (0.5 s with the 7 common ones only), so a column added here costs every
+ingest. Splitting the lines takes 0.1 s. The buffer may be a view of the caller's: nothing
+in the result refers to it.
 """
 
 from __future__ import annotations
@@ -64,10 +70,7 @@ class Parsed:
 
 
 def parse_jsonl(data: bytes | memoryview, first_line: int = 1) -> Parsed:
-    """Parse JSONL bytes; line numbers in the result start at ``first_line``.
-
-    Nothing in the result refers to ``data``: the caller may reuse or drop it.
-    """
+    """Parse JSONL bytes; line numbers in the result start at ``first_line``."""
     try:
         lines, numbers = _split_lines(data, first_line)
     except pa.ArrowInvalid:
