@@ -37,6 +37,9 @@ from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover,
 
 logger = logging.getLogger(__name__)
 
+# DuckDB threads of the derivations (see _write_batch).
+_DERIVE_THREADS = 1
+
 
 @dataclass
 class IngestReport:
@@ -123,12 +126,31 @@ def _read_ahead(batches: Generator[Batch, None, None]) -> Generator[Batch, None,
         batches.close()
 
 
-# TODO(#7): ingestion of 1M events measures 2.2x to 2.5x pyarrow.json.read_json of the
-# same bytes (goal 1.5x; medians, 2 cores). It costs about 17 s of CPU to the reader's
-# 9 to 12: parsing about 7 (the reader with our schema 4.3, splitting lines 1), the DuckDB
-# derivations about 5 (they parse the JSON of checkpoints and tool events again),
-# dedupe, Parquet and the catalog the rest. One ingest of a single run into ten million
-# events takes about 6 s (key look-ups and whole-snapshot rewrites).
+# TODO(#7): ingestion of 1M events measures 1.8x to 2.5x pyarrow.json.read_json of the same
+# bytes (goal 1.5x; medians, 2 shared cores). Per 200k events (181 MB) it costs about 3 s
+# of CPU to the reader's 1.5 to 2 (medians over repeated runs, #7):
+# - parse_jsonl 1.0: Arrow's reader with our schema 0.9 (the column count: 0.5 with the 7
+#   common columns only, every column appends a null to every row lacking it), lines 0.1;
+# - derive 1.0 on one thread: about 270 MB of JSON parsed again by yyjson (checkpoint
+#   events twice: json_transform, then json_extract of the free-form parts; callTools and
+#   finishToolCall twice), md5 of the checkpoint struct 0.06, then struct building,
+#   unnest, windows and the export to Arrow;
+# - the events' Parquet files 0.4 (day sort 0.1, writing 0.27, raw half of it), derived
+#   tables 0.15, catalog and snapshots 0.15 to 0.35;
+# - first touches of new buffers: 0.3 to 1.2 s of system time per batch on the benchmark
+#   machine (page zeroing), paid by the reader too; the main run-to-run noise.
+# Tried and not kept: checkpoint fields in Arrow's read schema (every added column costs
+# every row, ~35 columns cost what json_transform does, and Arrow's strict types would
+# drop checkpoints json_transform reads, e.g. "stepNumber": "3"); skipping json_extract
+# of the parts where raw lacks their keys (the exact test, \u escapes included, costs
+# more than the extraction); parts as JSON fields of the one json_transform (a JSON null
+# becomes NULL, not 'null'); a cheaper version hash (it would change the key of every
+# stored checkpoint version); other allocators. What would close the gap: one parse of
+# each line, e.g. DuckDB's reader (yyjson parses 1.5 GB/s per core, Arrow's reader about
+# 0.2) if it can reproduce which lines Arrow's strict types keep, keep with common
+# columns or quarantine; raw as string_view over the read buffer (no copy at the split,
+# none at the day sort). One ingest of a single run into ten million events takes about
+# 6 s (key look-ups and whole-snapshot rewrites).
 def _write_batch(
     dataset: Dataset, batch: Batch, user: str | None, report: IngestReport
 ) -> tuple[list[str], list[str]]:
@@ -146,11 +168,14 @@ def _write_batch(
         for kind in ("checkpoint", "job", "run_setting")
     }
     # The events' files are compressed while DuckDB derives the other tables, and renamed
-    # into place only after those are written.
+    # into place only after those are written. The next batch is parsed meanwhile too (see
+    # _read_ahead): DuckDB on one thread costs less CPU than on two (200k events: 1.03 s
+    # against 1.19, medians of six) and leaves the other core to the Parquet writer and
+    # the JSON reader (#7).
     with ThreadPoolExecutor(max_workers=1) as pool:
         staging = pool.submit(dataset.stage, TABLES["events"], new_events, batch_id)
         try:
-            derived = derive(new_events, docs)
+            derived = derive(new_events, docs, threads=_DERIVE_THREADS)
             for name in DERIVED:
                 report.add(name, dataset.append(TABLES[name], derived[name], batch_id))
             quarantine = _quarantine_table(quarantined, user, now)

@@ -5,6 +5,12 @@ fields skipped by the reader but kept in ``raw``). Only when that fails, or when
 do not line up one-to-one with the non-blank lines, is the buffer re-read in chunks, and a
 failing chunk line by line, so that one bad line costs little and is quarantined with its
 line number while every good line around it is kept.
+
+Cost (#7, 200k synthetic events, 181 MB): the reader with our schema takes about 0.9 s of
+CPU, against 1.5 to 2 s for the reader inferring every field; most of it grows with the
+number of columns (0.5 s with the 7 common ones only), so a column added here costs every
+ingest. Splitting the lines takes 0.1 s. The buffer may be a view of the caller's: nothing
+in the result refers to it.
 """
 
 from __future__ import annotations
@@ -63,7 +69,7 @@ class Parsed:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def parse_jsonl(data: bytes, first_line: int = 1) -> Parsed:
+def parse_jsonl(data: bytes | memoryview, first_line: int = 1) -> Parsed:
     """Parse JSONL bytes; line numbers in the result start at ``first_line``."""
     try:
         lines, numbers = _split_lines(data, first_line)
@@ -84,7 +90,7 @@ def empty_table() -> pa.Table:
     return empty.table
 
 
-def _split_lines(data: bytes, first_line: int) -> tuple[pa.Array, pa.Array]:
+def _split_lines(data: bytes | memoryview, first_line: int) -> tuple[pa.Array, pa.Array]:
     """Non-blank lines (without the newline) and their 1-based numbers, with few copies."""
     offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
     whole = pa.LargeBinaryArray.from_buffers(
@@ -122,16 +128,16 @@ def _has_edge_whitespace(lines: pa.Array) -> bool:
     )
 
 
-def _split_lines_py(data: bytes, first_line: int) -> list[tuple[int, str]]:
+def _split_lines_py(data: bytes | memoryview, first_line: int) -> list[tuple[int, str]]:
     pairs = []
-    for offset, chunk in enumerate(data.split(b"\n")):
+    for offset, chunk in enumerate(bytes(data).split(b"\n")):
         stripped = chunk.strip()
         if stripped:
             pairs.append((first_line + offset, stripped.decode("utf-8", errors="surrogateescape")))
     return pairs
 
 
-def _read_fast(data: bytes, lines: pa.Array) -> pa.Table | None:
+def _read_fast(data: bytes | memoryview, lines: pa.Array) -> pa.Table | None:
     longest = pc.max(pc.binary_length(lines)).as_py() or 0
     block = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, 2 * longest + 1024))
     try:

@@ -293,11 +293,14 @@ def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, b
         while True:
             block = handle.read(chunk_bytes)
             at_end = not block
-            data = carry + block
+            # Copies cost a tenth of a second per 256 MB (#7): the carried partial line is
+            # joined only when there is one, and the part up to the last newline is a view.
+            data = carry + block if carry else block
             cut = len(data) if at_end else data.rfind(b"\n") + 1
             carry = data[cut:]
             if cut > 0 or at_end:
-                batch = _parsed_batch(parse_jsonl(data[:cut], line), str(source.path))
+                with memoryview(data) as whole, whole[:cut] as view:
+                    batch = _parsed_batch(parse_jsonl(view, line), str(source.path))
                 batch.bytes_read = cut
                 line += data.count(b"\n", 0, cut)
                 yield batch, at_end
