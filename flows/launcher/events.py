@@ -46,6 +46,12 @@ def proxy_access(
     return event.to_wire()
 
 
+# Parsing builds a Python object per JSON object or array: a 60 MiB line of `[{},{},...]`
+# took the launcher past 1.5 GB. Real events, checkpoints with long histories included,
+# hold far fewer (a 10,000-message checkpoint: about 100,000).
+MAX_PARSED_CONTAINERS = 2_000_000
+
+
 class EventSink:
     """Appends each line to the events file (flushed at once) and calls the callback.
 
@@ -81,6 +87,14 @@ class EventSink:
         """One stdout line of the container, written verbatim; JSON objects go to the
         callback too. Anything else is kept in the file but not parsed further."""
         event: dict[str, Any] | None = None
+        if raw.count(b"{") + raw.count(b"[") > MAX_PARSED_CONTAINERS:
+            logger.warning(
+                "stdout line of %d bytes holds too many JSON objects and arrays to parse; "
+                "kept in the events file only",
+                len(raw),
+            )
+            self._write(raw, None)
+            return
         try:
             decoded = json.loads(raw)
         except (ValueError, RecursionError):  # not JSON, or nested too deep to read

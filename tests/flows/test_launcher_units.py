@@ -332,3 +332,17 @@ def test_set_id_bits_left_in_a_workspace_are_cleared_after_the_run(tmp_path):
     assert usage.set_id_cleared == 1
     assert tool.stat().st_mode & 0o7777 == 0o755
     assert plain.stat().st_mode & 0o7777 == 0o640
+
+
+def test_a_line_that_would_explode_in_memory_is_kept_but_not_parsed(tmp_path):
+    # Regression: a 60 MiB line of empty objects took the launcher past 1.5 GB.
+    from flows.launcher.events import MAX_PARSED_CONTAINERS, EventSink
+
+    seen = []
+    sink = EventSink(tmp_path / "events.jsonl", seen.append, "job", "run")
+    bomb = b'{"type": "x", "a": [' + b"{}," * MAX_PARSED_CONTAINERS + b"{}]}"
+    sink.container_line(bomb)
+    sink.container_line(b'{"type": "completeRun", "jobId": "j", "runId": "r"}')
+    sink.close()
+    assert [e["type"] for e in seen] == ["completeRun"]
+    assert (tmp_path / "events.jsonl").read_bytes().startswith(bomb)
