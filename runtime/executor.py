@@ -45,7 +45,14 @@ from runtime.prompt import build_instruction
 from runtime.providers.factory import ProviderChoice, build_provider, choose_provider
 from runtime.providers.provider import Provider
 from runtime.run import INTERRUPTED, RunLoop, RunOutcome, RunParams, StepCounter
-from runtime.setting import InteractiveToolCallResult, ProviderConfig, RunInput, RunSetting
+from runtime.setting import (
+    DEFAULT_PERSTACK_API_BASE_URL,
+    DEFAULT_TEMPERATURE,
+    InteractiveToolCallResult,
+    ProviderConfig,
+    RunInput,
+    RunSetting,
+)
 from runtime.skills.delegates import DelegateSkill
 from runtime.skills.factory import SkillContext, build_skills, check_skills
 from runtime.skills.manager import SkillManager
@@ -518,12 +525,17 @@ def build_run_setting(
         expert_key=expert_key,
         input=run_input,
         experts=experts,
-        temperature=loaded.config.temperature,
+        temperature=(
+            DEFAULT_TEMPERATURE if loaded.config.temperature is None else loaded.config.temperature
+        ),
         max_steps=limits.max_steps,
         max_retries=limits.max_retries,
         timeout=limits.timeout_ms,
         started_at=started,
         updated_at=started,
+        perstack_api_base_url=(
+            loaded.config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL
+        ),
         verbose=verbose or None,
         runtime_version=RUNTIME_VERSION,
         reasoning_budget=reasoning_budget_tokens(loaded),
