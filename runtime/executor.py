@@ -39,6 +39,7 @@ from runtime.eventfiles import EventFileWriter
 from runtime.events import InitializeRuntime, InteractiveToolCallInput
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
+from runtime.jobs import has_job_file, read_or_derive_job
 from runtime.lockfile import lock_for_run
 from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, UserMessage
 from runtime.prompt import build_instruction
@@ -342,7 +343,7 @@ class JobSession:
     def _checkpoint_to_resume(self, job_id: str) -> Checkpoint:
         if self.request.resume_from:
             return self.store.read_checkpoint(job_id, self.request.resume_from)
-        job = self.store.read_job(job_id)
+        job = read_or_derive_job(self.store, job_id)
         coordinator = [
             c
             for c in self.store.list_checkpoints(job_id)
@@ -359,13 +360,14 @@ class JobSession:
 
     def _open_job(self, job_id: str) -> Job:
         previous: Job | None = None
-        if (self.store.job_dir(job_id) / "job.json").is_file():
+        if has_job_file(self.store, job_id):
             try:
                 previous = self.store.read_job(job_id)
             except (StorageError, ValidationError) as error:
                 raise ConfigError(f"job {job_id}: job.json cannot be read: {error}") from error
         elif self.request.continue_job:
-            raise ConfigError(f"job {job_id} not found in {self.store.jobs_dir}")
+            # A job the reference started has no job.json: its checkpoints tell.
+            previous = read_or_derive_job(self.store, job_id)
         if previous is not None and not self.request.continue_job:
             raise ConfigError(
                 f"job {job_id} already exists in {self.store.jobs_dir}; continue it with "
