@@ -1,7 +1,12 @@
 """perstack.toml: the models, discovery, env files, and errors a person can act on.
 
 Keys are exactly as written in the files (camelCase). Unknown keys are errors that name the
-file, the key path and the closest known key.
+file, the key path and the closest known key, except for the few slips and newer keys of
+the reference's own configs that ``runtime.config_compat`` accepts with a warning.
+
+``delegates`` may name Experts the file does not define (the reference resolves them from
+its registry, which this runtime does not): that is an error only when such an Expert would
+be run, so the other Experts of the file still load and run.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ from urllib.parse import urlparse
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
+from runtime.config_compat import tolerate_reference_keys
 from runtime.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -104,14 +110,9 @@ SUPPORTED_PROVIDERS: tuple[str, ...] = ("anthropic", "scripted")
 class ProviderTable(_ConfigModel):
     provider_name: ProviderName
     # Other providers' settings have keys of their own (region, project, …): keep them
-    # loadable; only anthropic's and scripted's are used.
+    # loadable; only anthropic's and scripted's are used, and checked by `parse_config`
+    # (there, so that errors name `provider.setting.<key>`).
     setting: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _check_our_settings(self) -> ProviderTable:
-        if self.provider_name in SUPPORTED_PROVIDERS:
-            self.typed_setting()
-        return self
 
     def typed_setting(self) -> ProviderSetting:
         return ProviderSetting.model_validate(self.setting or {})
@@ -161,6 +162,17 @@ class InteractiveSkill(_ConfigModel):
 SkillConfig = Annotated[McpStdioSkill | McpSseSkill | InteractiveSkill, Field(discriminator="type")]
 
 
+def _whole_number(value: Any) -> Any:
+    """The reference's numbers are JSON numbers: `maxSteps = 10.0` means 10 (10.5 stays an
+    error)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class ExpertConfig(_ConfigModel):
     version: str = DEFAULT_EXPERT_VERSION
     min_runtime_version: str | None = None
@@ -192,9 +204,10 @@ class PerstackConfig(_ConfigModel):
     reasoning_budget: ReasoningBudget | None = None
     temperature: float | None = Field(default=None, ge=0, le=1)
     runtime: str | None = None
-    max_steps: int | None = Field(default=None, ge=1)
-    max_retries: int | None = Field(default=None, ge=0)
-    timeout: int | None = Field(default=None, ge=1)
+    max_steps: WholeNumber | None = Field(default=None, ge=1)
+    max_retries: WholeNumber | None = Field(default=None, ge=0)
+    # ms per generation; 0 is the reference's too: every generation times out at once.
+    timeout: WholeNumber | None = Field(default=None, ge=0)
     env_path: list[str] | None = None
     provider: ProviderTable | None = None
     experts: dict[str, ExpertConfig] = Field(default_factory=dict)
@@ -224,6 +237,24 @@ class LoadedConfig(BaseModel):
                 f"{self.path}: no Expert named {key!r} (experts defined: {known}); "
                 f'add an [experts."{key}"] table or pick one of those'
             ) from None
+
+    def check_delegates(self, expert_key: str) -> None:
+        """ConfigError when ``expert_key`` or an Expert it may delegate to, at any depth,
+        names a delegate this file does not define."""
+        pending, seen = [expert_key], set()
+        while pending:
+            key = pending.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            for delegate in self.expert(key).delegates:
+                if delegate not in self.config.experts:
+                    raise ConfigError(
+                        f'{self.path}: experts."{key}".delegates names {delegate!r}, which is '
+                        "not defined in this file (this runtime has no Expert registry); "
+                        f'define [experts."{delegate}"] or remove it from delegates'
+                    )
+                pending.append(delegate)
 
 
 def find_config(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path:
@@ -259,22 +290,25 @@ def parse_config(raw: bytes, path: Path) -> LoadedConfig:
         raise ConfigError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from error
+    data = tolerate_reference_keys(data, path)
     try:
         config = PerstackConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(describe_validation_error(path, error, data)) from error
-    _check_delegates(path, config)
+    _check_provider_setting(path, config, data)
     return LoadedConfig(path=path, config=config, raw_bytes=raw)
 
 
-def _check_delegates(path: Path, config: PerstackConfig) -> None:
-    for key, expert in config.experts.items():
-        for delegate in expert.delegates:
-            if delegate not in config.experts:
-                raise ConfigError(
-                    f'{path}: experts."{key}".delegates: no Expert named {delegate!r}; '
-                    f'define [experts."{delegate}"] or remove it from delegates'
-                )
+def _check_provider_setting(path: Path, config: PerstackConfig, data: Any) -> None:
+    """The [provider.setting] of a provider this runtime speaks, typed."""
+    table = config.provider
+    if table is None or table.provider_name not in SUPPORTED_PROVIDERS:
+        return
+    try:
+        table.typed_setting()
+    except ValidationError as error:
+        prefix = ("provider", "setting")
+        raise ConfigError(describe_validation_error(path, error, data, prefix)) from error
 
 
 _SKILL_TAGS = {"mcpStdioSkill", "mcpSseSkill", "interactiveSkill"}
@@ -317,6 +351,7 @@ def _child_model(model: Any, part: int | str, node: Any) -> Any:
     mapping: dict[Any, Any] = {
         (PerstackConfig, "experts"): "EXPERTS",
         (PerstackConfig, "provider"): ProviderTable,
+        (ProviderTable, "setting"): ProviderSetting,
     }
     if model == "EXPERTS":
         return ExpertConfig
@@ -332,10 +367,13 @@ def _child_model(model: Any, part: int | str, node: Any) -> Any:
     return mapping.get((model, part))
 
 
-def describe_validation_error(path: Path, error: ValidationError, data: Any) -> str:
+def describe_validation_error(
+    path: Path, error: ValidationError, data: Any, prefix: tuple[str, ...] = ()
+) -> str:
+    """One line per error; ``prefix`` is where the validated table sits in the file."""
     lines = []
     for item in error.errors():
-        where, parts = _key_path(tuple(item["loc"]))
+        where, parts = _key_path((*prefix, *item["loc"]))
         kind = item["type"]
         if kind == "extra_forbidden":
             key = str(parts[-1])

@@ -27,6 +27,7 @@ def egress_domains(
     provider_host = _provider_host(loaded, provider_base_url)
     if provider_host is not None:
         domains.add(provider_host)
+    loaded.check_delegates(expert_key)  # a delegate the file lacks: say which, and where
     seen: set[str] = set()
     pending = [expert_key]
     while pending:

@@ -91,10 +91,11 @@ def _builtin(config: SkillConfig, context: SkillContext) -> Skill:
 
 def check_skills(loaded: LoadedConfig, expert_key: str) -> None:
     """Check, before anything starts or is written, what can be known without starting a
-    server: each stdio skill's command line and its ``requiredEnv``, for the Expert and
-    every Expert it may delegate to."""
+    server: that every delegate is defined, and each stdio skill's command line and its
+    ``requiredEnv``, for the Expert and every Expert it may delegate to."""
     from runtime.skills.mcp.command import server_command, server_environment
 
+    loaded.check_delegates(expert_key)
     pending, seen = [expert_key], set()
     while pending:
         key = pending.pop()

@@ -72,10 +72,25 @@ def test_expert_without_skills_table_gets_the_builtin_skill(tmp_path: Path) -> N
     assert list(loaded.expert("a").effective_skills()) == ["@perstack/base"]
 
 
-def test_delegate_to_an_unknown_expert_is_an_error(tmp_path: Path) -> None:
-    text = '[experts."a"]\ninstruction = "x"\ndelegates = ["ghost"]\n'
-    with pytest.raises(ConfigError, match="no Expert named 'ghost'"):
-        load_config(write(tmp_path, text))
+def test_a_delegate_the_file_lacks_is_an_error_only_for_the_experts_that_reach_it(
+    tmp_path: Path,
+) -> None:
+    # Regression (compat C3): the whole file was refused, so no Expert of it could run.
+    text = (
+        '[experts."a"]\ninstruction = "x"\ndelegates = ["ghost"]\n'
+        '[experts."b"]\ninstruction = "x"\ndelegates = ["a"]\n'
+        '[experts."c"]\ninstruction = "x"\n'
+    )
+    path = write(tmp_path, text)
+    loaded = load_config(path)
+    loaded.check_delegates("c")
+    for key in ("a", "b"):
+        with pytest.raises(ConfigError) as caught:
+            loaded.check_delegates(key)
+        message = str(caught.value)
+        assert str(path) in message
+        assert "experts.\"a\".delegates names 'ghost'" in message
+        assert 'define [experts."ghost"]' in message
 
 
 def test_unknown_expert_lists_the_known_ones(tmp_path: Path) -> None:
