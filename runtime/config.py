@@ -173,6 +173,16 @@ def _whole_number(value: Any) -> Any:
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
+def default_base_skill() -> McpStdioSkill:
+    return McpStdioSkill(
+        type="mcpStdioSkill",
+        description="Base skill",
+        command="npx",
+        args=["-y", BASE_SKILL_NAME],
+        lazy_init=False,
+    )
+
+
 class ExpertConfig(_ConfigModel):
     version: str = DEFAULT_EXPERT_VERSION
     min_runtime_version: str | None = None
@@ -183,9 +193,11 @@ class ExpertConfig(_ConfigModel):
     tags: list[str] = Field(default_factory=list)
 
     def effective_skills(self) -> dict[str, SkillConfig]:
-        """The skills table, or `@perstack/base` alone when the Expert declares none."""
+        """The skills table, or `@perstack/base` alone when the Expert declares none, in
+        the reference's words (its expertSchema default), so that a lock either runtime
+        builds has the same entry; ours runs built in whatever the command says."""
         if self.skills is None:
-            return {BASE_SKILL_NAME: McpStdioSkill(type="mcpStdioSkill", command="builtin")}
+            return {BASE_SKILL_NAME: default_base_skill()}
         return dict(self.skills)
 
 

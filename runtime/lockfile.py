@@ -12,7 +12,11 @@ TOML has no null: null values inside input schemas are left out.
 
 A lock without a configHash (the reference writes none) is used when it has every Expert of
 the config and, skill by skill, the fields that decide which tools a skill offers (type,
-command, packageName, args, endpoint, pick, omit, tools) are the config's.
+command, packageName, args, endpoint, pick, omit, tools) are the config's. Two differences
+between the runtimes' locks are not differences of tools: ``@perstack/base`` is built in
+here whatever its command says (so only its pick and omit count; the reference writes its
+default entry as ``npx -y @perstack/base``, we used to write ``builtin``), and the
+reference repeats each interactive tool's key as its ``name``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.config import LoadedConfig
+from runtime.config import BASE_SKILL_NAME, LoadedConfig
 from runtime.errors import ConfigError
 from runtime.skills.skill import ToolDefinition
 
@@ -268,15 +272,37 @@ def _check_skills_match(path: Path, lock: Lockfile, loaded: LoadedConfig) -> Non
                 f"{path}: the skills of {key!r} differ from the config's; run `perstack install`"
             )
         for name, table in configured.items():
-            for field_name in _TOOL_DECIDING_KEYS:
-                if _empty_as_none(table.get(field_name)) != _empty_as_none(
-                    locked.skills[name].get(field_name)
-                ):
-                    raise LockfileError(
-                        f'{path}: experts."{key}".skills."{name}".{field_name} differs from '
-                        "the config's; run `perstack install`"
-                    )
+            field_name = _first_difference(name, table, locked.skills[name])
+            if field_name is not None:
+                raise LockfileError(
+                    f'{path}: experts."{key}".skills."{name}".{field_name} differs from '
+                    "the config's; run `perstack install`"
+                )
 
 
-def _empty_as_none(value: Any) -> Any:
+# The built-in skill offers its tools whatever command, package or arguments name it.
+_BASE_TOOL_DECIDING_KEYS = ("type", "pick", "omit")
+
+
+def _first_difference(name: str, configured: dict[str, Any], locked: dict[str, Any]) -> str | None:
+    keys = _BASE_TOOL_DECIDING_KEYS if name == BASE_SKILL_NAME else _TOOL_DECIDING_KEYS
+    for field_name in keys:
+        if _comparable(field_name, configured.get(field_name)) != _comparable(
+            field_name, locked.get(field_name)
+        ):
+            return field_name
+    return None
+
+
+def _comparable(field_name: str, value: Any) -> Any:
+    if field_name == "tools" and isinstance(value, dict):
+        value = {tool: _without_own_name(tool, spec) for tool, spec in value.items()}
     return None if value in ([], {}, "") else value
+
+
+def _without_own_name(tool: str, spec: Any) -> Any:
+    """An interactive tool as the config has it: the reference's lock adds ``name``, its
+    key."""
+    if isinstance(spec, dict) and spec.get("name") == tool:
+        return {k: v for k, v in spec.items() if k != "name"}
+    return spec
