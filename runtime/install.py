@@ -43,8 +43,10 @@ async def install(loaded: LoadedConfig, *, progress: Progress | None = None) -> 
         experts=locked,
     )
     path = lockfile_path(loaded)
-    write_lockfile(path, lock)
-    say(f"Generated {path}")
+    if write_lockfile(path, lock):
+        say(f"Generated {path}")
+    else:
+        say(f"{path} is up to date (left unchanged)")
     return path
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,11 +115,30 @@ def render(lock: Lockfile) -> str:
     return tomli_w.dumps(document)
 
 
-def write_lockfile(path: Path, lock: Lockfile) -> None:
+def write_lockfile(path: Path, lock: Lockfile) -> bool:
+    """Write ``lock`` to ``path``; False, and the file left untouched, when it already says
+    the same but for ``generatedAt`` (a committed lock stays clean)."""
+    previous = _generated_at(path)
+    if previous is not None:
+        try:
+            if render(replace(lock, generated_at=previous)) == path.read_text(encoding="utf-8"):
+                return False
+        except (OSError, UnicodeDecodeError):
+            pass  # unreadable: replaced below
     text = render(lock)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)  # readers never see half a lock
+    return True
+
+
+def _generated_at(path: Path) -> int | None:
+    """The ``generatedAt`` of the lock at ``path``; None when there is no readable one."""
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("generatedAt")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _expert_table(expert: LockedExpert) -> dict[str, Any]:
