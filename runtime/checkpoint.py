@@ -79,6 +79,8 @@ class DelegatedBy(WireModel):
     tool_call_id: str
     tool_name: str
     checkpoint_id: str
+    # The delegating Run; the reference writes it, ours did not before (so: optional).
+    run_id: str | None = None
 
 
 class CheckpointError(WireModel):

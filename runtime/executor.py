@@ -54,7 +54,7 @@ from runtime.setting import (
     RunInput,
     RunSetting,
 )
-from runtime.skills.delegates import DelegateSkill
+from runtime.skills.delegates import DelegateSkill, result_skill_name
 from runtime.skills.factory import SkillContext, build_skills, check_skills
 from runtime.skills.manager import SkillManager
 from runtime.skills.skill import Skill
@@ -202,7 +202,9 @@ class JobSession:
             locked_tools=self.lock.tools_by_skill(expert_key) if self.lock else None,
         )
         skills = build_skills(expert_key, expert, context, delegates)
-        manager = SkillManager(skills, emit=self.bus.emit, job_id=job_id, run_id=run_id)
+        manager = SkillManager(
+            skills, emit=self.bus.emit, job_id=job_id, run_id=run_id, source=str(self.loaded.path)
+        )
         try:
             loop = RunLoop(
                 self._run_params(expert_key, expert.version, job_id, run_id, delegated_by),
@@ -246,12 +248,12 @@ class JobSession:
     # --- delegation -------------------------------------------------------------------
 
     def _delegate_for(self, skills: list[Skill], parent_key: str, parent_version: str) -> Any:
-        table = next((s for s in skills if isinstance(s, DelegateSkill)), None)
-        if table is None:
+        experts = {s.tool_name: s.expert_key for s in skills if isinstance(s, DelegateSkill)}
+        if not experts:
             return None
 
         async def delegate(call: ToolCall, parent: Checkpoint) -> ToolResult:
-            expert_key = table.expert_for(call.tool_name)
+            expert_key = experts[call.tool_name]
             query = call.args.get("query")
             if not isinstance(query, str) or not query.strip():
                 return _result(call, expert_key, "A delegation needs a non-empty `query`.", True)
@@ -260,6 +262,7 @@ class JobSession:
                 tool_call_id=call.id,
                 tool_name=call.tool_name,
                 checkpoint_id=parent.id,
+                run_id=parent.run_id,
             )
             outcome = await self.run_expert(
                 expert_key, query, job_id=parent.job_id, delegated_by=delegated_by
@@ -544,10 +547,10 @@ def build_run_setting(
     )
 
 
-def _result(call: ToolCall, skill_name: str, text: str, is_error: bool) -> ToolResult:
+def _result(call: ToolCall, expert_key: str, text: str, is_error: bool) -> ToolResult:
     return ToolResult(
         id=call.id,
-        skill_name=skill_name,
+        skill_name=result_skill_name(expert_key),  # the reference's "delegate/<key>"
         tool_name=call.tool_name,
         result=[TextPart(text=text)],
         is_error=True if is_error else None,

@@ -65,7 +65,9 @@ async def collect_tool_definitions(
         workspace=loaded.root, job_id=INSTALL_ID, run_id=INSTALL_ID, emit=_log_event
     )
     skills = build_skills(key, expert, context)
-    manager = SkillManager(skills, emit=_log_event, job_id=INSTALL_ID, run_id=INSTALL_ID)
+    manager = SkillManager(
+        skills, emit=_log_event, job_id=INSTALL_ID, run_id=INSTALL_ID, source=str(loaded.path)
+    )
     try:
         # Every start ends (each is bounded) before the closing below: none is left
         # half-open. A tool name offered twice fails here, as in a run.

@@ -53,6 +53,7 @@ from runtime.messages import (
     ToolMessage,
     UserMessage,
 )
+from runtime.skills.delegates import delegated_expert
 
 # One event line stays readable on a terminal: each argument value, each result and each
 # text is cut to these many characters (the full values are in --verbose and --json).
@@ -149,7 +150,7 @@ def _delegate(event: CallDelegate) -> str:
     for call in event.tool_calls:
         query = call.args.get("query")
         suffix = f'("{cut(str(query), TEXT_CHARS)}")' if query is not None else ""
-        targets.append(f"→ {call.tool_name}{suffix}")
+        targets.append(f"→ {delegated_expert(call.skill_name, call.tool_name)}{suffix}")
     return ", ".join(targets)
 
 

@@ -57,9 +57,9 @@ def build_skills(
 
             skills.append(Interactive(name, config))
     if delegates:
-        from runtime.skills.delegates import DelegateSkill
+        from runtime.skills.delegates import delegate_skills
 
-        skills.append(DelegateSkill(delegates))
+        skills.extend(delegate_skills(delegates))
     return skills
 
 
@@ -93,6 +93,7 @@ def check_skills(loaded: LoadedConfig, expert_key: str) -> None:
     """Check, before anything starts or is written, what can be known without starting a
     server: that every delegate is defined, and each stdio skill's command line and its
     ``requiredEnv``, for the Expert and every Expert it may delegate to."""
+    from runtime.skills.delegates import check_delegate_tool_names
     from runtime.skills.mcp.command import server_command, server_environment
 
     loaded.check_delegates(expert_key)
@@ -103,6 +104,10 @@ def check_skills(loaded: LoadedConfig, expert_key: str) -> None:
             continue
         seen.add(key)
         expert = loaded.expert(key)
+        try:
+            check_delegate_tool_names(expert.delegates, _known_tool_names(expert))
+        except ConfigError as error:
+            raise ConfigError(f'{loaded.path}: experts."{key}": {error}') from error
         for name, config in expert.effective_skills().items():
             if name == BASE_SKILL_NAME or not isinstance(config, McpStdioSkill):
                 continue
@@ -112,3 +117,18 @@ def check_skills(loaded: LoadedConfig, expert_key: str) -> None:
             except ConfigError as error:
                 raise ConfigError(f"{loaded.path}: {error}") from error
         pending.extend(expert.delegates)
+
+
+def _known_tool_names(expert: ExpertConfig) -> list[str]:
+    """The tools an Expert offers that are known without starting anything: the built-in
+    ones it picks and its interactive ones (MCP servers' tools are checked as they start)."""
+    from runtime.skills.builtin.schemas import TOOL_NAMES
+
+    names: list[str] = []
+    for name, config in expert.effective_skills().items():
+        if name == BASE_SKILL_NAME:
+            pick, omit = getattr(config, "pick", []), getattr(config, "omit", [])
+            names += [t for t in TOOL_NAMES if (not pick or t in pick) and t not in omit]
+        elif isinstance(config, InteractiveSkill):
+            names += list(config.tools)
+    return names

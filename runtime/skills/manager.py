@@ -28,8 +28,11 @@ class SkillManager:
         emit: Callable[[Event], None],
         job_id: str,
         run_id: str,
+        source: str | None = None,
     ) -> None:
+        """``source``: the config file the skills come from, named in configuration errors."""
         self._skills = skills
+        self._source = source
         self._emit = emit
         self._job_id = job_id
         self._run_id = run_id
@@ -49,10 +52,8 @@ class SkillManager:
             for definition in skill.tool_definitions():
                 other = self._by_tool.get(definition.name)
                 if other is not None:
-                    raise ConfigError(
-                        f"tool {definition.name!r} is offered by both skill {other.name!r} and "
-                        f"skill {skill.name!r}; add it to `omit` of one of them"
-                    )
+                    prefix = f"{self._source}: " if self._source else ""
+                    raise ConfigError(prefix + _offered_twice(definition.name, other, skill))
                 self._by_tool[definition.name] = skill
                 self._definitions.append(definition)
 
@@ -126,3 +127,23 @@ class SkillManager:
                     )
                 )
         self._started.clear()
+
+
+def _offered_twice(tool: str, first: Skill, second: Skill) -> str:
+    delegates = [s for s in (first, second) if getattr(s, "kind", None) == "delegate"]
+    if not delegates:
+        return (
+            f"tool {tool!r} is offered by both skill {first.name!r} and skill {second.name!r}; "
+            "add it to `omit` of one of them"
+        )
+    other = second if delegates[0] is first else first
+    what = f"the delegate {other.name!r}" if other in delegates else f"skill {other.name!r}"
+    fix = (
+        "rename one of the Experts"
+        if other in delegates
+        else f"rename the Expert, or add {tool!r} to `omit` of {what}"
+    )
+    return (
+        f"tool {tool!r} is offered by both the delegate {delegates[0].name!r} and {what}; "
+        f"delegate tools are named after the last '/' segment of the Expert's key: {fix}"
+    )
