@@ -18,6 +18,7 @@ from runtime.events import (
     ResolveToolResults,
     StreamRunResult,
 )
+from runtime.text import visible
 
 # Tool arguments and results are cut to this many characters on screen.
 PREVIEW_CHARS = 200
@@ -73,11 +74,13 @@ class HumanDisplay:
 
     def _line(self, text: str = "") -> None:
         prefix = INDENT * self._depth
-        self._out.write("\n".join(prefix + line for line in text.split("\n")) + "\n")
+        lines = visible(text).split("\n")
+        self._out.write("\n".join(prefix + line for line in lines) + "\n")
         self._out.flush()
 
     def _write(self, text: str) -> None:
-        self._out.write(text)
+        # Model and tool text may hold terminal control sequences: shown, never obeyed.
+        self._out.write(visible(text))
         self._out.flush()
 
     def _initialize(self, event: InitializeRuntime) -> None:

@@ -28,6 +28,7 @@ from runtime.log.filters import (
 from runtime.log.reader import WorkspaceLog
 from runtime.log.render import render_text
 from runtime.log.view import Selection, build_view
+from runtime.text import visible
 
 EXIT_SHOWN = 0
 EXIT_UNREADABLE = 1
@@ -145,7 +146,8 @@ def show_log(args: argparse.Namespace, out: TextIO) -> None:
         write_json(view, out, pretty=args.pretty, summary=args.summary)
         return
     text = render_text(view, verbose=args.verbose, messages=args.messages, summary=args.summary)
-    out.write(text + "\n")
+    # Stored texts may hold terminal control sequences: shown, never obeyed.
+    out.write(visible(text) + "\n")
 
 
 def run_log_command(

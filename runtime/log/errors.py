@@ -28,9 +28,10 @@ class LogError(PerstackError):
 class UnreadableFileError(PerstackError):
     """A file that must be shown in full (a checkpoint) cannot be read or understood."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot show {path}: {reason}")
+    def __init__(self, path: str, reason: str, message: str = "") -> None:
+        super().__init__(message or f"cannot show {path}: {reason}")
         self.path = path
+        self.reason = reason
 
 
 class NoJobsError(LogError):

@@ -8,6 +8,7 @@ so a page never loses a match to its context.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -91,6 +92,9 @@ class StepFilter:
 # --- --filter -------------------------------------------------------------------------
 
 Operator = Literal["==", "!=", ">", ">=", "<", "<="]
+_ORDERED = frozenset({">", ">=", "<", "<="})
+# `.field =< 3`: operator characters that make no operator.
+_OPERATOR_TYPO = re.compile(r"^\.[A-Za-z_][\w.\[\]]*\s*([=!<>]+)")
 _EXPRESSION = re.compile(r"^\.([A-Za-z_][\w.\[\]]*)\s*(==|!=|>=|<=|>|<)\s*(.*)$")
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d*)\]")
 _WILDCARD = "*"
@@ -116,19 +120,42 @@ def _path(text: str, expression: str) -> list[str | int]:
     return parts
 
 
-def _literal(text: str) -> str | int | float | bool:
+_OPERATOR_CHARS = "=!<>"
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if math.isfinite(value) else None
+    return None
+
+
+def _literal(text: str, operator: str, expression: str) -> str | int | float | bool:
+    """The value after the operator: a number, true/false or a quoted string. Anything else
+    is refused (the reference takes a bare word as a string, so a mistyped operator or an
+    unquoted word silently matched nothing)."""
+    if text[0] in _OPERATOR_CHARS:
+        written = operator + text[: len(text) - len(text.lstrip(_OPERATOR_CHARS))]
+        raise BadFilterExpressionError(expression, f"{written!r} is not an operator")
+    value: str | int | float | bool | None = _number(text)
     if text in ("true", "false"):
-        return text == "true"
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
+        value = text == "true"
+    elif len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        value = text[1:-1]
+    if operator in _ORDERED and not _is_number(value):
+        raise BadFilterExpressionError(
+            expression, f"{operator!r} compares numbers, and {text} is not a number"
+        )
+    if value is None:
+        raise BadFilterExpressionError(
+            expression,
+            f"the value {text} is not a number, true/false or a quoted string "
+            f'(to match text, quote it: "{text}")',
+        )
+    return value
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -138,7 +165,7 @@ def _same(actual: Any, expected: Any) -> bool:
     return bool(actual == expected)
 
 
-def _number(value: Any) -> bool:
+def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -147,7 +174,7 @@ def _compare(actual: Any, operator: Operator, expected: Any) -> bool:
         return _same(actual, expected)
     if operator == "!=":
         return not _same(actual, expected)
-    if not (_number(actual) and _number(expected)):
+    if not (_is_number(actual) and _is_number(expected)):
         return False
     ordered: dict[str, bool] = {
         ">": actual > expected,
@@ -203,12 +230,15 @@ class FilterExpression:
     def parse(cls, text: str) -> FilterExpression:
         match = _EXPRESSION.match(text.strip())
         if match is None:
+            typo = _OPERATOR_TYPO.match(text.strip())
+            if typo is not None:
+                raise BadFilterExpressionError(text, f"{typo.group(1)!r} is not an operator")
             raise BadFilterExpressionError(text, "it does not start with .field and an operator")
         field, operator, raw = match.groups()
         if not raw.strip():
             raise BadFilterExpressionError(text, "the value after the operator is missing")
         op: Operator = operator  # type: ignore[assignment]  # the regex admits only these
-        return cls(text, tuple(_path(field, text)), op, _literal(raw.strip()))
+        return cls(text, tuple(_path(field, text)), op, _literal(raw.strip(), op, text))
 
     @property
     def needs_body(self) -> bool:

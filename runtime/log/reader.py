@@ -9,14 +9,19 @@ JSON shows as unreadable.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ValidationError
 
 from runtime.checkpoint import Job, JobStatus, Usage
-from runtime.log.errors import NoJobsError, NotInWorkspaceError, UnknownIdError
+from runtime.log.errors import (
+    NoJobsError,
+    NotInWorkspaceError,
+    UnknownIdError,
+    UnreadableFileError,
+)
 from runtime.log.stored import EVENT_FILE, LoggedCheckpoint, LoggedEvent, read_json
 from runtime.storage import RUNTIME_DIR_NAME
 
@@ -52,6 +57,8 @@ class JobLog:
     runs: list[RunInfo]
     events: list[LoggedEvent]
     checkpoints: list[LoggedCheckpoint]
+    unreadable_checkpoints: dict[str, UnreadableFileError] = field(default_factory=dict)
+    """Why each checkpoint file that could not be read was not, by its id."""
 
     @property
     def unreadable_files(self) -> list[Path]:
@@ -63,9 +70,19 @@ class JobLog:
         return self.runs[ids.index(_resolve(run_id, ids, "run", f"job {self.job.id}"))]
 
     def checkpoint(self, checkpoint_id: str) -> LoggedCheckpoint:
+        """The checkpoint an id or unique prefix names; UnreadableFileError (exit 1) when it
+        names a file that cannot be read, UnknownIdError (exit 2) when it names none."""
         ids = [c.id for c in self.checkpoints]
         where = f"job {self.job.id}"
-        return self.checkpoints[ids.index(_resolve(checkpoint_id, ids, "checkpoint", where))]
+        chosen = _resolve(checkpoint_id, [*ids, *self.unreadable_checkpoints], "checkpoint", where)
+        failure = self.unreadable_checkpoints.get(chosen)
+        if failure is not None:
+            raise UnreadableFileError(
+                failure.path,
+                failure.reason,
+                f"checkpoint {chosen} could not be read: {failure.path}: {failure.reason}",
+            )
+        return self.checkpoints[ids.index(chosen)]
 
     def events_of_run(self, run_id: str) -> list[LoggedEvent]:
         return [e for e in self.events if e.run_id == run_id]
@@ -285,7 +302,7 @@ class WorkspaceLog:
 
     def load(self, job_id: str) -> JobLog:
         job_dir = self.jobs_dir / job_id
-        checkpoints = _checkpoints(job_dir / "checkpoints")
+        checkpoints, unreadable = _checkpoints(job_dir / "checkpoints")
         by_run: dict[str, list[LoggedEvent]] = {}
         runs: list[RunInfo] = []
         for run_dir in sorted(p for p in _children(job_dir / "runs") if p.is_dir()):
@@ -299,7 +316,7 @@ class WorkspaceLog:
         found = job is not None
         if job is None:
             job = _synthesize_job(job_id, runs, events, checkpoints)
-        return JobLog(job, found, runs, events, checkpoints)
+        return JobLog(job, found, runs, events, checkpoints, unreadable)
 
 
 def _run_ids(job_dir: Path) -> list[str]:
@@ -312,14 +329,19 @@ def _checkpoint_ids(job_dir: Path) -> list[str]:
     return sorted(p.stem for p in paths if p.suffix == ".json" and not p.name.startswith("."))
 
 
-def _checkpoints(folder: Path) -> list[LoggedCheckpoint]:
+def _checkpoints(folder: Path) -> tuple[list[LoggedCheckpoint], dict[str, UnreadableFileError]]:
+    """The readable checkpoints, oldest first, and why each other one is not (by the id its
+    file name gives), each named once on stderr."""
     found = []
+    unreadable: dict[str, UnreadableFileError] = {}
     for path in _children(folder):
         if path.suffix == ".json" and not path.name.startswith("."):
-            checkpoint = LoggedCheckpoint.from_file(path)
-            if checkpoint is not None:
-                found.append(checkpoint)
-    return sorted(found, key=lambda c: c.order)
+            try:
+                found.append(LoggedCheckpoint.from_file(path))
+            except UnreadableFileError as error:
+                logger.warning("skipping checkpoint %s: %s", path, error.reason)
+                unreadable[path.stem] = error
+    return sorted(found, key=lambda c: c.order), unreadable
 
 
 def _events(run_dir: Path) -> list[LoggedEvent]:

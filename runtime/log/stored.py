@@ -228,17 +228,23 @@ class LoggedCheckpoint:
     _checkpoint: Checkpoint | None = field(default=None, repr=False)
 
     @classmethod
-    def from_file(cls, path: Path) -> LoggedCheckpoint | None:
+    def from_file(cls, path: Path) -> LoggedCheckpoint:
+        """The checkpoint's head; UnreadableFileError saying why when there is none."""
         try:
-            head = CheckpointHead.model_validate_json(path.read_bytes())
-        except (OSError, ValidationError) as error:
-            data = read_json(path)  # the reference's overwritten tails, or a real fault
-            try:
-                head = CheckpointHead.model_validate(data)
-            except ValidationError:
-                logger.warning("skipping checkpoint %s: %s", path, error)
-                return None
-        return cls(path, head)
+            raw = path.read_bytes()
+        except OSError as error:
+            raise UnreadableFileError(str(path), f"cannot read it: {error.strerror}") from None
+        try:
+            return cls(path, CheckpointHead.model_validate_json(raw))
+        except ValidationError:
+            pass  # the reference's overwritten tails, or a real fault
+        data, problem = _first_json_value(raw)
+        if problem is not None:
+            raise UnreadableFileError(str(path), problem)
+        try:
+            return cls(path, CheckpointHead.model_validate(data))
+        except ValidationError as error:
+            raise UnreadableFileError(str(path), _not_a_checkpoint(error)) from None
 
     @property
     def id(self) -> str:
@@ -261,3 +267,23 @@ class LoggedCheckpoint:
     @property
     def order(self) -> tuple[int, bool]:
         return (self.head.step_number, self.head.status != "init")
+
+
+def _first_json_value(raw: bytes) -> tuple[Any, str | None]:
+    """The first JSON value in ``raw`` (what follows it is ignored), or why there is none."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, f"not UTF-8 text ({error.reason} at byte {error.start})"
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)
+    except json.JSONDecodeError as error:
+        return None, f"not JSON ({error.msg} at line {error.lineno} column {error.colno})"
+    return value, None
+
+
+def _not_a_checkpoint(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the top level"
+    more = error.error_count() - 1
+    return f"not a checkpoint ({where}: {first['msg']}" + (f"; {more} more)" if more else ")")

@@ -80,7 +80,6 @@ def test_filter_expressions_compare_stored_fields(files_job: list[LoggedEvent]) 
     assert len(kept('.toolResults[].result[].type == "textPart"')) == 3
     assert kept(".stepNumber == true") == []  # JSON true is not 1
     assert kept('.noSuchField == "x"') == []
-    assert kept('.stepNumber > "3"') == []  # order needs two numbers
 
 
 @pytest.mark.parametrize(
@@ -89,6 +88,27 @@ def test_filter_expressions_compare_stored_fields(files_job: list[LoggedEvent]) 
 def test_a_bad_filter_expression_shows_the_syntax(text: str) -> None:
     with pytest.raises(BadFilterExpressionError, match="OP"):
         FilterExpression.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (".stepNumber >> 5", "'>>' is not an operator"),
+        (".stepNumber => 5", "'=>' is not an operator"),
+        (".stepNumber > five", "'>' compares numbers, and five is not a number"),
+        ('.stepNumber > "3"', "'>' compares numbers, and \"3\" is not a number"),
+        (
+            ".type == completeRun",
+            "the value completeRun is not a number, true/false or a "
+            'quoted string (to match text, quote it: "completeRun")',
+        ),
+    ],
+)
+def test_a_filter_value_that_is_not_a_value_is_refused_saying_why(text: str, reason: str) -> None:
+    # Regression (newuser #5): these matched nothing, silently, with exit 0.
+    with pytest.raises(BadFilterExpressionError) as caught:
+        FilterExpression.parse(text)
+    assert reason in str(caught.value)
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))
