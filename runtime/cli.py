@@ -35,8 +35,10 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_MAX_STEPS = 3
 EXIT_WAITING_FOR_INPUT = 4
-# How many job ids an unknown --continue-job lists.
+# How many job ids an unknown --continue-job lists, and checkpoint ids an unknown
+# --resume-from.
 JOBS_LISTED = 5
+CHECKPOINTS_LISTED = 10
 _EXIT_BY_STATUS = {
     "completed": EXIT_COMPLETED,
     "stoppedByError": EXIT_ERROR,
@@ -194,23 +196,61 @@ def _query(args: argparse.Namespace) -> str:
 
 
 def _workspace(given: str | None) -> Path:
+    """The workspace folder, checked; a missing one is created only by ``_create_workspace``,
+    once the run is sure to start (a rejected run leaves no folder behind)."""
     workspace = Path(given or ".").resolve()
     if workspace.exists() and not workspace.is_dir():
         raise ConfigError(f"--workspace {workspace} is a file; give a folder")
-    if workspace.is_dir():
-        return workspace
     # A new folder is made, but not a whole new path: that is more often a typo.
-    if not workspace.parent.is_dir():
+    if not workspace.is_dir() and not workspace.parent.is_dir():
         raise ConfigError(
             f"--workspace {workspace}: its parent folder {workspace.parent} does not exist; "
             "check the path, or create it first"
         )
+    return workspace
+
+
+def _create_workspace(workspace: Path) -> None:
+    if workspace.is_dir():
+        return
     try:
         workspace.mkdir()
     except OSError as error:
         raise ConfigError(f"--workspace {workspace} cannot be created: {error.strerror}") from None
     logger.warning("created the workspace folder %s", workspace)
-    return workspace
+
+
+def _checkpoint_named(wanted: str, job_id: str, workspace: Path) -> str:
+    """The checkpoint ``--resume-from`` names in the job: its id, or a prefix that only one
+    of the job's checkpoint ids starts with (the ids are the checkpoint files' names)."""
+    folder = WorkspaceStore(workspace).job_dir(job_id) / "checkpoints"
+    files = folder.glob("*.json") if folder.is_dir() else iter(())
+    newest_first = sorted(files, key=_mtime, reverse=True)
+    ids = [p.stem for p in newest_first if not p.name.startswith(".")]
+    if wanted in ids:
+        return wanted
+    matches = [i for i in ids if i.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigError(
+            f"--resume-from {wanted}: several checkpoints of job {job_id} start with it "
+            f"({', '.join(matches)}); give more of the id"
+        )
+    known = ", ".join(ids[:CHECKPOINTS_LISTED]) + (", …" if len(ids) > CHECKPOINTS_LISTED else "")
+    raise ConfigError(
+        f"--resume-from {wanted}: job {job_id} has no such checkpoint"
+        + (f"; its checkpoints, newest first: {known}" if ids else " (it has none)")
+        + f"; `perstack log --workspace {workspace} --job {job_id} --json` lists them "
+        "with their steps"
+    )
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _request(args: argparse.Namespace) -> ExecutionRequest:
@@ -218,6 +258,8 @@ def _request(args: argparse.Namespace) -> ExecutionRequest:
     load_env_files(loaded, args.env_path)
     workspace = _workspace(args.workspace)
     continue_job = _continued_job(args, workspace)
+    if args.resume_from and continue_job:
+        args.resume_from = _checkpoint_named(str(args.resume_from), continue_job, workspace)
     return ExecutionRequest(
         loaded=loaded,
         expert_key=args.expert,
@@ -235,6 +277,7 @@ def _request(args: argparse.Namespace) -> ExecutionRequest:
         interactive_answer=args.interactive,
         frozen_lock=args.frozen,
         verbose=args.verbose,
+        before_first_write=lambda: _create_workspace(workspace),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -95,6 +96,10 @@ class ExecutionRequest:
     frozen_lock: bool = False
     verbose: bool = False
     listeners: list[Listener] = field(default_factory=list)
+    # Called once everything that can be checked without running was (and passed), right
+    # before the job's first file is written: the CLI creates a new workspace folder here,
+    # so that a rejected run (exit 2) leaves none behind.
+    before_first_write: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,8 @@ class JobSession:
         self.provider  # noqa: B018 - building it checks its configuration
         resume = self._resume_point() if request.continue_job else None
         job_id = request.continue_job or request.job_id or new_id()
+        if request.before_first_write is not None:
+            request.before_first_write()
         job = self._open_job(job_id)
         self.steps = StepCounter(self._last_step(job))
         outcome: RunOutcome | None = None
