@@ -17,9 +17,9 @@ from analytics.output import FORMATS, render
 from analytics.queries import named_queries, resolve, run
 
 USAGE = f"""\
-perstack-audit [--data DIR] ingest PATH... [--user NAME]
-perstack-audit [--data DIR] query NAME|SQL [--format table|csv|json] [--prices FILE]
-perstack-audit [--data DIR] list
+perstack-audit [-v] [--data DIR] ingest PATH... [--user NAME]
+perstack-audit [-v] [--data DIR] query NAME|SQL [--format table|csv|json] [--prices FILE]
+perstack-audit [-v] [--data DIR] list
 
 The dataset lives in --data, else ${DATA_ENV}, else ./.data/audit.
 """
@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--prices",
         type=Path,
         default=None,
-        help="CSV of model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok",
+        help="prices in USD per million tokens: a CSV with the header model,"
+        "input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok (model is a name "
+        "prefix; the longest that matches wins), or a JSON list of objects with those keys "
+        "(default: the dataset's prices.csv, else built-in list prices)",
     )
 
     commands.add_parser(

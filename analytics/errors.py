@@ -53,11 +53,16 @@ class QueryFailedError(AnalyticsError):
 
 
 class PricesFileError(AnalyticsError):
-    """A prices file that cannot be read as the expected CSV."""
+    """A prices file that cannot be read as the expected CSV or JSON."""
 
     def __init__(self, path: str, reason: str) -> None:
+        shape = (
+            "a JSON list of objects with the keys"
+            if path.endswith(".json")
+            else ("a CSV with the columns")
+        )
         super().__init__(
-            f"{path}: {reason} (expected CSV columns: model, input_usd_per_mtok, "
+            f"{path}: {reason} (expected {shape} model, input_usd_per_mtok, "
             "output_usd_per_mtok, cached_input_usd_per_mtok)"
         )
         self.path = path

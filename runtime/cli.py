@@ -68,12 +68,31 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workspace", help="folder the Expert works in and checkpoints go to (default: .)"
     )
-    parser.add_argument("--provider", help="LLM provider: anthropic or scripted")
-    parser.add_argument("--model", help="model name (default: `model` in perstack.toml)")
+    parser.add_argument(
+        "--provider",
+        help="LLM provider: anthropic or scripted (default: [provider] providerName in "
+        "perstack.toml, else anthropic)",
+    )
+    parser.add_argument(
+        "--model", help="model name (default: `model` in perstack.toml, else claude-sonnet-4-5)"
+    )
     parser.add_argument("--script", help="script file for the scripted provider")
-    parser.add_argument("--max-steps", type=_positive_int, help="steps before stopping")
-    parser.add_argument("--max-retries", type=int, help="retries of a failed generation")
-    parser.add_argument("--timeout", type=_positive_int, help="per-generation timeout, ms")
+    parser.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        help="steps before stopping, counted over the whole job (default: maxSteps in "
+        "perstack.toml, else 100)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        help="retries of a failed generation (default: maxRetries in perstack.toml, else 5)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_int,
+        help="per-generation timeout, ms (default: timeout in perstack.toml, else 300000)",
+    )
     parser.add_argument("--job-id", help="id for a new job (default: a new one)")
     parser.add_argument(
         "--continue",
@@ -81,18 +100,22 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue the latest job with a new run",
     )
-    parser.add_argument("--continue-job", metavar="JOB_ID", help="continue this job")
+    parser.add_argument(
+        "--continue-job", metavar="JOB_ID", help="continue this job (its id or a unique prefix)"
+    )
     parser.add_argument(
         "--resume-from",
         metavar="CHECKPOINT_ID",
-        help="resume from this checkpoint of the job (requires --continue-job)",
+        help="resume from this checkpoint of the job (its id or a unique prefix; requires "
+        "--continue-job)",
     )
     parser.add_argument(
         "-i",
         "--interactive-tool-call-result",
         dest="interactive",
         action="store_true",
-        help="the query answers the interactive tool call the job is waiting for",
+        help="the query is the answer to the interactive tool call the continued job is "
+        "waiting for (exit code 4 said so); with --continue or --continue-job",
     )
     parser.add_argument(
         "--env-path", action="append", default=[], help="extra env file (repeatable)"
@@ -114,9 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"perstack {RUNTIME_VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run an Expert; JSON events on stdout")
+    exit_codes = __doc__.split("\n\n", 1)[1] if __doc__ else None
+    run = commands.add_parser(
+        "run",
+        help="run an Expert; JSON events on stdout",
+        epilog=exit_codes,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_arguments(run)
-    start = commands.add_parser("start", help="run an Expert and show it live for a person")
+    start = commands.add_parser(
+        "start",
+        help="run an Expert and show it live for a person",
+        epilog=exit_codes,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_arguments(start)
     install = commands.add_parser(
         "install", help="start every skill once and write perstack.lock next to the config"

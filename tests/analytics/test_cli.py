@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .runs import RunBuilder, write_jsonl
 
 # A cold start imports pyarrow and duckdb; far more than enough on a loaded CI machine.
@@ -166,3 +168,17 @@ def test_skipped_files_are_named_on_stderr(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert f"perstack-audit: skipped {folder / 'pipe.jsonl'}: not a regular file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_prices_file_is_described_in_its_own_format(tmp_path: Path) -> None:
+    from analytics.catalog import read_prices
+    from analytics.errors import PricesFileError
+
+    for name, text, shape in (
+        ("p.json", '[{"model": "x"}]', "a JSON list of objects with the keys model, "),
+        ("p.csv", "model,input_usd_per_mtok\n", "a CSV with the columns model, "),
+    ):
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(PricesFileError, match=shape):
+            read_prices(path)

@@ -99,3 +99,16 @@ def test_start_shows_terminal_control_codes_instead_of_obeying_them(project: Pro
 def test_visible_escapes_control_characters_but_keeps_lines_and_tabs() -> None:
     assert visible("a\x1b[0mb\rc\x9b\x7f\x00") == "a\\x1b[0mb\\x0dc\\x9b\\x7f\\x00"
     assert visible("line one\n\tline two é ✓") == "line one\n\tline two é ✓"
+
+
+def test_run_help_states_the_defaults_and_the_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Regression (newuser #14): -i, the defaults and the exit codes were not told here.
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "providerName in perstack.toml, else anthropic" in shown
+    assert "maxSteps in perstack.toml, else 100" in shown
+    assert "the query is the answer to the interactive tool call" in shown
+    assert "4 the run is waiting for an answer to an interactive tool" in shown
