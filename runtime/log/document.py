@@ -62,6 +62,8 @@ def _array(
     yield "[]" if first else ("\n  ]" if pretty else "]")
 
 
+# TODO(#4): JSON escapes C0 control characters but, with ensure_ascii off, writes C1 ones
+# (U+0080-U+009F, an 8-bit CSI among them) as they are; the text view escapes both.
 def _dumper(pretty: bool) -> Callable[[Any], str]:
     if pretty:
         return functools.partial(json.dumps, ensure_ascii=False, indent=2)
