@@ -9,12 +9,13 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from analytics import Dataset, QueryResult, default_root, open_catalog, run
+from analytics import Dataset, QueryResult, open_catalog, run
+from flows.defaults import dataset_root
 
 
 def audit(dataset: Path | None, query: str) -> QueryResult:
     """Run a named audit query (or SQL) on the dataset's catalog."""
-    con = open_catalog(Dataset(dataset or default_root()))
+    con = open_catalog(Dataset(dataset_root(dataset)))
     try:
         return run(con, query)
     finally:

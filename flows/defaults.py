@@ -1,4 +1,8 @@
-"""Where the flows keep things, and the names they share with the deployments."""
+"""Where the flows keep things, and the names they share with the deployments.
+
+Every path here is absolute: a relative ``$PERSTACK_DATA`` (or the default ``.data``) is
+taken from the working directory once, so that logs and artifacts name the files wherever
+they are read (the UI is not on the worker's machine, nor in its checkout)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ DATA_ENV = "PERSTACK_DATA"  # the root of workspaces, captures and batch files
 
 
 def data_root() -> Path:
-    return Path(os.environ.get(DATA_ENV) or ".data")
+    return Path(os.environ.get(DATA_ENV) or ".data").absolute()
 
 
 def workspaces_root() -> Path:
@@ -24,8 +28,15 @@ def batches_root() -> Path:
     return data_root() / "batches"
 
 
-# The Prefect global concurrency limit every execution takes a slot of (created by the
-# batch flow, or deployments/setup.py, when missing).
+def dataset_root(dataset: Path | None = None) -> Path:
+    """The audit dataset: ``dataset``, else $PERSTACK_AUDIT_DATA, else ./.data/audit."""
+    from analytics import default_root  # pyarrow and duckdb: only for those who ingest
+
+    return (dataset or default_root()).absolute()
+
+
+# The Prefect global concurrency limit every execution takes a slot of (created by
+# deployments/setup.py, or by a batch when missing; a batch never changes it).
 EXECUTION_LIMIT = "perstack-executions"
 DEFAULT_CONCURRENCY = 4
 # The tag every flow run of ours carries; the alert automation matches it.

@@ -12,8 +12,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from analytics import IngestReport, default_root, ingest
+from analytics import IngestReport, ingest
 from flows.alerts import notify_failure
+from flows.defaults import dataset_root
 from flows.execution import ExecutionResult
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ async def ingest_paths(
     """Ingest ``paths`` into ``dataset`` (default: $PERSTACK_AUDIT_DATA, else
     ./.data/audit). Runs on a worker thread: ingestion is blocking file work."""
     logger = get_run_logger()
-    root = dataset or default_root()
+    root = dataset_root(dataset)
     if not paths:
         logger.info("nothing to ingest")
         return IngestReport()

@@ -262,6 +262,31 @@ def test_the_docker_pool_runs_a_deployment_in_a_flow_container(server, tmp_path,
     assert flow_run.state.is_completed(), (tmp_path / "worker.log").read_text()[-3000:]
     report = data / "workspaces" / "nightly" / "report.md"
     assert report.read_text().startswith("# Support triage")
+    # Regression: the audit dataset was written inside the flow-run container, and lost
+    # with it; the pool's own settings now put it on the shared volume.
+    from analytics import Dataset, open_catalog, run
+
+    con = open_catalog(Dataset(data / "audit"))
+    try:
+        rows = run(con, "select user_name, count(*) from events group by all").rows
+    finally:
+        con.close()
+    assert [user for user, _ in rows] == ["nightly"]
+
+
+def _docker_pool_job_variables(data: Path) -> dict[str, object]:
+    """The docker pool's job variables from prefect.yaml, with /srv/perstack at ``data``
+    (the host path tests may write)."""
+    import json
+
+    import yaml
+
+    config = yaml.safe_load((h.REPO / "deployments" / "prefect.yaml").read_text())
+    variables = config["definitions"]["docker_pool"]["job_variables"]
+    return json.loads(json.dumps(variables).replace(SHARED_DATA, str(data)))
+
+
+SHARED_DATA = "/srv/perstack"
 
 
 async def _run_docker_deployment(env: dict[str, str], data: Path):
@@ -276,13 +301,6 @@ async def _run_docker_deployment(env: dict[str, str], data: Path):
                 "script": "/opt/perstack-py/examples/support-report/script.json",
                 "timeout_seconds": 120.0,
             },
-            job_variables={
-                "volumes": ["/var/run/docker.sock:/var/run/docker.sock", f"{data}:{data}"],
-                "env": {
-                    "PERSTACK_DATA": str(data),
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "DO_NOT_TRACK": "1",
-                },
-            },
+            job_variables=_docker_pool_job_variables(data),
             timeout=RUN_SECONDS,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from flows.execution import MAX_QUERY_BYTES, ExecutionResult
 from flows.logs import describe
@@ -294,3 +295,38 @@ def test_log_lines_carry_no_control_characters():
     line = clip("red \x1b[31mALERT\x1b[0m\r\nnext\tline\x07")
     assert "\x1b" not in line and "\x07" not in line
     assert line.startswith("red ") and "ALERT" in line and "next line" in line
+
+
+def _prefect_yaml() -> dict[str, Any]:
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    loaded: dict[str, Any] = yaml.safe_load((repo / "deployments" / "prefect.yaml").read_text())
+    return loaded
+
+
+def test_everything_a_docker_pool_run_writes_is_on_a_mounted_volume():
+    # Regression: the audit dataset went to the flow-run container's own ./.data/audit,
+    # removed with the container after every run.
+    from analytics.dataset import DATA_ENV as AUDIT_ENV
+    from flows.defaults import DATA_ENV
+
+    pool = _prefect_yaml()["definitions"]["docker_pool"]["job_variables"]
+    mounted = [Path(volume.split(":")[1]) for volume in pool["volumes"]]
+    for name in (DATA_ENV, AUDIT_ENV):
+        path = Path(pool["env"][name])
+        assert path.is_absolute() and any(path.is_relative_to(m) for m in mounted), name
+
+
+def test_data_paths_in_logs_and_artifacts_are_absolute(tmp_path, monkeypatch):
+    # Regression: a relative $PERSTACK_DATA gave artifacts paths relative to the worker's
+    # checkout (`.data/captures/...`), which mean nothing to whoever reads the UI.
+    from flows.defaults import captures_root, dataset_root, workspaces_root
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PERSTACK_DATA", "data")
+    monkeypatch.delenv("PERSTACK_AUDIT_DATA", raising=False)
+    assert workspaces_root() == tmp_path / "data" / "workspaces"
+    assert captures_root() == tmp_path / "data" / "captures"
+    assert dataset_root() == tmp_path / ".data" / "audit"
+    assert dataset_root(Path("elsewhere")) == tmp_path / "elsewhere"
