@@ -1,9 +1,10 @@
 """The ``batch`` flow: many (user, query) executions of one Expert, each its own
 ``run-expert`` flow run, at most ``concurrency`` at a time. The executions take slots of a
 Prefect global concurrency limit, which also bounds them across batches and scheduled
-runs; the batch itself starts no more child runs than ``concurrency``, so that waiting
-runs do not show as Running. A failed execution fails only its own run; the batch publishes a table
-of all of them and ingests what they left in one go."""
+runs (the operator's setting: a batch creates it only when missing, and never changes
+it); the batch itself starts no more child runs than ``concurrency``, so that waiting
+runs do not show as Running. A failed execution fails only its own run; the batch
+publishes a table of all of them and ingests what they left in one go."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.client.schemas.objects import State
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel
 
@@ -45,10 +48,26 @@ class BatchSummary(BaseModel):
     results: list[ExecutionResult]
 
 
-async def ensure_concurrency_limit(name: str, slots: int) -> None:
-    """Create the global concurrency limit, or set its slots to ``slots``."""
+async def ensure_concurrency_limit(name: str, slots: int) -> int:
+    """The slots of the global concurrency limit ``name``, created with ``slots`` when
+    missing. An existing limit is the operator's (``deployments.setup --concurrency``) and
+    is never changed here: a batch bounds its own fan-out with ``concurrency``, the limit
+    bounds every execution, whatever started it."""
     async with get_client() as client:
-        await client.upsert_global_concurrency_limit_by_name(name, slots)
+        try:
+            limit = await client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            limit = None
+        if limit is not None:
+            return limit.limit if limit.active else slots
+        try:
+            await client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=slots)
+            )
+        except ObjectAlreadyExists:  # another batch created it in the meantime
+            return (await client.read_global_concurrency_limit_by_name(name)).limit
+        get_run_logger().info("created the concurrency limit %r with %d slots", name, slots)
+        return slots
 
 
 async def outcome_of(
@@ -91,7 +110,15 @@ async def batch(
         raise ValueError("give exactly one of items and items_file")
     todo = items if items is not None else read_items(items_file)  # type: ignore[arg-type]
     todo = passed_by_reference(todo, batches_root() / str(current_flow_run.id))
-    await ensure_concurrency_limit(concurrency_limit, concurrency)
+    slots = await ensure_concurrency_limit(concurrency_limit, concurrency)
+    if slots < concurrency:
+        logger.info(
+            "the concurrency limit %r has %d slots (deployments.setup --concurrency): "
+            "at most %d of this batch's executions run at once",
+            concurrency_limit,
+            slots,
+            slots,
+        )
     chosen, why_not = await asyncio.to_thread(choose_mode, mode, image)
     if why_not is not None:
         logger.warning("not in containers (%s): running as local processes", why_not)

@@ -81,3 +81,30 @@ def test_a_batch_file_row_without_a_query_is_refused_with_its_line(tmp_path):
 
     with pytest.raises(BatchInputError, match=r"items.jsonl:2: .*exactly one of query"):
         read_items(tmp_path / "items.jsonl")
+
+
+async def test_a_batch_leaves_the_operators_concurrency_limit_as_it_is(tmp_path):
+    # Regression: every batch set the global limit to its own `concurrency`, undoing
+    # `deployments.setup --concurrency N` (and each other's setting).
+    from prefect.client.orchestration import get_client
+
+    from flows.batch import batch
+    from flows.batch_input import BatchItem
+
+    async with get_client() as client:
+        await client.upsert_global_concurrency_limit_by_name("operators-limit", 1)
+    state = await batch(
+        h.EXPERT,
+        items=[BatchItem(user="gina", query="Triage the tickets")],
+        concurrency=3,
+        concurrency_limit="operators-limit",
+        **h.options(tmp_path),
+        return_state=True,
+    )
+
+    assert state.is_completed(), state.message
+    async with get_client() as client:
+        limit = await client.read_global_concurrency_limit_by_name("operators-limit")
+    assert limit.limit == 1
+    logs = await h.flow_run_logs(state.state_details.flow_run_id)
+    assert any("'operators-limit' has 1 slots" in line for line in logs), logs
