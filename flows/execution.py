@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -63,6 +64,11 @@ INPUTS_FOLDER = "input"
 SCRIPT_INPUT = "script.json"
 QUERY_INPUT = "query.txt"
 INPUTS_IN_CONTAINER = "/input"
+# Each execution's capture folder is named after its user and a fresh id (runtime.ids: a
+# letter, then 23 lowercase base-36 characters), so that its user can be read back.
+_CAPTURE_NAME = re.compile(r"^(?P<user>.+)-[a-z][0-9a-z]{23}$")
+# The captured stdout (the launcher's and the process runner's name for it).
+CAPTURE_EVENTS = "events.jsonl"
 ANTHROPIC_DOMAIN = "api.anthropic.com"
 DEFAULT_IMAGE = "perstack-runtime:latest"
 # The runtime image's non-root user (Dockerfile: PERSTACK_UID); seeded files are handed
@@ -178,6 +184,16 @@ def write_inputs(plan: ExecutionPlan, capture: Path) -> Path | None:
     return folder
 
 
+def capture_folder(captures: Path, user: str) -> Path:
+    return captures / f"{user}-{new_id()}"
+
+
+def capture_owner(name: str) -> str | None:
+    """The user a capture folder's name says (None: not a capture folder's name)."""
+    found = _CAPTURE_NAME.match(name)
+    return found["user"] if found else None
+
+
 def _hand_to_container_user(path: Path) -> None:
     uid, _, gid = CONTAINER_USER.partition(":")
     for item in [path, *(path.rglob("*") if path.is_dir() else ())]:
@@ -209,7 +225,7 @@ async def execute(
     (worth retrying); any way the run itself ends is a result. Cancelling the awaiting
     task stops the container or process and removes the container."""
     workspace = await asyncio.to_thread(prepare_workspace, plan, mode)
-    capture = plan.captures / f"{plan.user}-{new_id()}"
+    capture = capture_folder(plan.captures, plan.user)
     inputs = await asyncio.to_thread(write_inputs, plan, capture)
     tally = Tally(plan.expert)
 

@@ -1,11 +1,19 @@
 """The ``ingest`` flow: workspaces and event files into the Parquet dataset, and a task
-the other flows use to ingest what a run left behind."""
+the other flows use to ingest what a run left behind.
+
+The runtime does not know whose run it is; the folders do. A root of per-user workspaces
+(``workspaces/<user>/perstack/jobs``) and the captures folder (``captures/<user>-<id>/
+events.jsonl``, which alone holds the launcher's events) are ingested user by user, each
+with the user its folder names, so that runs that only the scheduled ingest sees
+(cancelled, crashed) are labelled like the others.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -14,10 +22,14 @@ from prefect.cache_policies import NO_CACHE
 
 from analytics import IngestReport, ingest
 from flows.alerts import notify_failure
-from flows.defaults import dataset_root
-from flows.execution import ExecutionResult
+from flows.defaults import captures_root, dataset_root, workspaces_root
+from flows.execution import CAPTURE_EVENTS, ExecutionResult, capture_owner
+from flows.launcher import InvalidSpecError, user_workspace
 
 logger = logging.getLogger(__name__)
+
+# What to ingest under which user (None: no user).
+ByUser = dict[str | None, list[Path]]
 
 
 @task(name="ingest", cache_policy=NO_CACHE, persist_result=False)
@@ -25,22 +37,103 @@ async def ingest_paths(
     paths: list[Path], dataset: Path | None = None, user: str | None = None
 ) -> IngestReport:
     """Ingest ``paths`` into ``dataset`` (default: $PERSTACK_AUDIT_DATA, else
-    ./.data/audit). Runs on a worker thread: ingestion is blocking file work."""
+    ./.data/audit), all as ``user``'s, or, without one, roots of per-user folders user
+    by user. Runs on a worker thread: ingestion is blocking file work."""
     logger = get_run_logger()
     root = dataset_root(dataset)
-    if not paths:
+    groups = await asyncio.to_thread(paths_by_user, paths, user)
+    if not any(groups.values()):
         logger.info("nothing to ingest")
         return IngestReport()
-    report = await asyncio.to_thread(ingest, paths, root, user=user)
+    report = await asyncio.to_thread(ingest_by_user, groups, root)
     logger.info(
-        "ingested %d files (%d unchanged) into %s in %.2f s: %s",
+        "ingested %d files (%d unchanged) of %d users into %s in %.2f s: %s",
         report.files_read,
         report.files_skipped,
+        sum(1 for u in groups if u is not None),
         root,
         report.seconds,
         report.rows,
     )
     return report
+
+
+def paths_by_user(paths: Iterable[Path], user: str | None) -> ByUser:
+    """Which user each path is ingested as. With ``user``, everything is theirs. Without,
+    a folder of users' folders (workspaces, captures) is split by the user each folder
+    names, and only their traces are read: a workspace's ``perstack/jobs`` (not through a
+    link) and a capture's ``events.jsonl``. Anything else goes as it is, with no user."""
+    if user is not None:
+        return {user: list(paths)}
+    found: ByUser = {}
+    for path in paths:
+        for owner, part in _split(path):
+            found.setdefault(owner, []).append(part)
+    return found
+
+
+def _split(path: Path) -> list[tuple[str | None, Path]]:
+    if not _is_real_folder(path) or (path / "perstack").exists():
+        return [(None, path)]  # a file, a stream, one workspace
+    children = sorted(path.iterdir())
+    traces = [(child, _trace_of(child)) for child in children]
+    if all(trace is None for _, trace in traces):
+        return [(None, path)]
+    found: list[tuple[str | None, Path]] = []
+    for child, trace in traces:
+        if trace is None:
+            logger.info("%s: not a user's workspace or capture; not ingested", child)
+        else:
+            found.append(trace)
+    return found
+
+
+def _trace_of(folder: Path) -> tuple[str, Path] | None:
+    """(user, what to ingest) of a user's workspace or capture folder; else None."""
+    if not _is_real_folder(folder):
+        return None
+    owner = capture_owner(folder.name)
+    if owner is not None and _valid_user(owner):
+        events = folder / CAPTURE_EVENTS
+        return (owner, events) if events.is_file() and not events.is_symlink() else None
+    jobs = _real_folder(folder, "perstack", "jobs")
+    if jobs is not None and _valid_user(folder.name):
+        return folder.name, jobs
+    return None
+
+
+def _valid_user(name: str) -> bool:
+    try:
+        user_workspace(Path("/"), name)
+    except InvalidSpecError:
+        return False
+    return True
+
+
+def _is_real_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def ingest_by_user(groups: ByUser, root: Path) -> IngestReport:
+    """One ingest per user (the rows' label is per ingest), users first: the same event
+    reached both labelled and not lands labelled. The catalog is refreshed once, at the
+    end."""
+    order = sorted(groups, key=lambda user: (user is None, user or ""))
+    todo = [(user, groups[user]) for user in order if groups[user]]
+    total = IngestReport()
+    for index, (user, paths) in enumerate(todo):
+        report = ingest(paths, root, user=user, refresh=index == len(todo) - 1)
+        total.files_read += report.files_read
+        total.files_skipped += report.files_skipped
+        total.bytes_read += report.bytes_read
+        total.seconds += report.seconds
+        total.skipped += report.skipped
+        for table, count in report.rows.items():
+            total.add(table, count)
+    return total
 
 
 def trace_paths(result: ExecutionResult) -> list[Path]:
@@ -89,13 +182,19 @@ async def ingest_after_run(paths: list[Path], dataset: Path | None, user: str) -
         )
 
 
+def default_paths() -> list[Path]:
+    """The workspaces and captures of $PERSTACK_DATA (those that exist)."""
+    return [p for p in (workspaces_root(), captures_root()) if p.is_dir()]
+
+
 @flow(name="ingest", on_failure=[notify_failure], persist_result=False)
 async def ingest_flow(
-    paths: list[Path], dataset: Path | None = None, user: str | None = None
+    paths: list[Path] | None = None, dataset: Path | None = None, user: str | None = None
 ) -> dict[str, int]:
-    """Ingest workspaces (folders with perstack/jobs/...) and JSONL event files; returns
-    the rows written per table, also published as a table artifact."""
-    report = await ingest_paths(paths, dataset, user)
+    """Ingest workspaces (folders with perstack/jobs/...) and JSONL event files (default:
+    the workspaces and captures of $PERSTACK_DATA, user by user); returns the rows
+    written per table, also published as a table artifact."""
+    report = await ingest_paths(default_paths() if paths is None else paths, dataset, user)
     await acreate_table_artifact(
         key="ingest",
         table=[{"table": t, "rows": n} for t, n in sorted(report.rows.items())],

@@ -64,6 +64,27 @@ async def test_ingest_reads_a_workspace_into_the_dataset(tmp_path):
     assert rows["events"] > 0 and rows["checkpoints"] > 0
 
 
+async def test_the_scheduled_ingest_labels_each_users_runs_with_its_user(tmp_path, monkeypatch):
+    # Regression: `ingest-hourly` ingested the workspaces root with no user, and runs
+    # that only it sees (cancelled or crashed ones skip the ingest after the run) had none.
+    import duckdb
+
+    from flows.ingest import ingest_flow
+    from flows.run_expert import run_expert
+
+    monkeypatch.setenv("PERSTACK_DATA", str(tmp_path / "data"))
+    for user in ("fay", "gus"):
+        options = h.options(tmp_path, ingest=False, workspaces=tmp_path / "data" / "workspaces")
+        await run_expert(h.EXPERT, "Triage", user=user, **options)
+
+    state = await ingest_flow(dataset=tmp_path / "audit", return_state=True)
+
+    assert state.is_completed(), state.message
+    events = f"read_parquet('{tmp_path}/audit/events/**/*.parquet')"
+    users = duckdb.sql(f"select distinct user_name from {events} order by 1").fetchall()
+    assert users == [("fay",), ("gus",)]
+
+
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 

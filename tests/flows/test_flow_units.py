@@ -330,3 +330,80 @@ def test_data_paths_in_logs_and_artifacts_are_absolute(tmp_path, monkeypatch):
     assert captures_root() == tmp_path / "data" / "captures"
     assert dataset_root() == tmp_path / ".data" / "audit"
     assert dataset_root(Path("elsewhere")) == tmp_path / "elsewhere"
+
+
+def _launcher_event(job: str, run: str, status: str, message: str | None = None) -> str:
+    import json
+
+    event = {
+        "id": f"{run}-{status}",
+        "type": "dockerContainerStatus",
+        "timestamp": 1_700_000_000_000,
+        "jobId": job,
+        "runId": run,
+        "status": status,
+        "service": "runtime",
+        "message": message,
+    }
+    return json.dumps(event) + "\n"
+
+
+def test_roots_of_users_folders_are_ingested_user_by_user(tmp_path):
+    # Regression: the hourly ingest read `.data/workspaces` with no user, so runs only it
+    # sees (cancelled, crashed) had none, and it never read the captured streams, where
+    # alone the launcher's events of those runs are.
+    from flows.execution import capture_folder
+    from flows.ingest import paths_by_user
+
+    workspaces, captures = tmp_path / "workspaces", tmp_path / "captures"
+    (workspaces / "carol" / "perstack" / "jobs" / "j1").mkdir(parents=True)
+    (workspaces / "new-user").mkdir()  # no run yet: nothing of it is read
+    (workspaces / "new-user" / "notes.jsonl").write_text(_launcher_event("x", "y", "running"))
+    (workspaces / "mallory" / "perstack").mkdir(parents=True)
+    (workspaces / "mallory" / "perstack" / "jobs").symlink_to(workspaces / "carol" / "perstack")
+    capture = capture_folder(captures, "dave-smith")
+    capture.mkdir(parents=True)
+    (capture / "events.jsonl").write_text(_launcher_event("j2", "r2", "running"))
+    (captures / "stray").mkdir()
+    stream = tmp_path / "elsewhere.jsonl"
+    stream.write_text("")
+
+    groups = paths_by_user([workspaces, captures, stream], None)
+
+    assert groups == {
+        "carol": [workspaces / "carol" / "perstack" / "jobs"],
+        "dave-smith": [capture / "events.jsonl"],
+        None: [stream],
+    }
+    assert paths_by_user([workspaces], "erin") == {"erin": [workspaces]}
+    assert paths_by_user([workspaces / "carol"], None) == {None: [workspaces / "carol"]}
+
+
+def test_launcher_events_of_captures_land_with_their_user_and_their_outcome(tmp_path):
+    from analytics import Dataset, open_catalog, run
+    from flows.execution import capture_folder
+    from flows.ingest import ingest_by_user, paths_by_user
+
+    captures = tmp_path / "captures"
+    for user, outcome in (("ann", "timedOut: wall-clock limit of 3 s reached"), ("bo", None)):
+        capture = capture_folder(captures, user)
+        capture.mkdir(parents=True)
+        lines = _launcher_event(f"job-{user}", f"run-{user}", "running")
+        lines += _launcher_event(f"job-{user}", f"run-{user}", "stopped", outcome or "cancelled")
+        (capture / "events.jsonl").write_text(lines)
+
+    ingest_by_user(paths_by_user([captures], None), tmp_path / "audit")
+
+    con = open_catalog(Dataset(tmp_path / "audit"))
+    try:
+        rows = run(
+            con,
+            "select user_name, message from events "
+            "where type = 'dockerContainerStatus' and status = 'stopped' order by 1",
+        ).rows
+    finally:
+        con.close()
+    assert rows == [
+        ("ann", "timedOut: wall-clock limit of 3 s reached"),
+        ("bo", "cancelled"),
+    ]
