@@ -19,14 +19,17 @@ from prefect.blocks.abstract import NotificationBlock
 from prefect.blocks.core import Block
 from prefect.client.schemas.objects import FlowRun, State
 
-from flows.defaults import FLOW_RUN_LABEL
+from flows.defaults import FLOW_RUN_LABEL, process_records_root
 from flows.launcher import EngineUnavailableError, connect, remove_leftovers
-from flows.process import kill_live_groups
+from flows.process_records import end_recorded
 
 logger = logging.getLogger(__name__)
 
 ALERT_BLOCK_ENV = "PERSTACK_ALERT_BLOCK"
 DEFAULT_ALERT_BLOCK = "custom-webhook/perstack-alerts"
+# A local runtime told to stop by the hook gets as long as after its wall clock
+# (flows.execution.GRACE_SECONDS) to write its last checkpoint.
+HOOK_GRACE_SECONDS = 10.0
 
 
 def alert_block_name() -> str:
@@ -67,8 +70,12 @@ async def notify_failure(flow: Any, flow_run: FlowRun, state: State[Any]) -> Non
 
 async def cleanup_after_abort(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
     """State hook for cancelled and crashed runs: nothing they started may outlive them.
-    The execution's own cancellation path stops its container; this catches the rest."""
-    kill_live_groups()
+    The execution's own cancellation path stops its container or process; this catches
+    the rest, from whichever process Prefect runs it in (a worker runs it in one of its
+    own, so everything is found from outside: containers by label, local processes by
+    their records)."""
+    records = process_records_root() / str(flow_run.id)
+    await asyncio.to_thread(end_recorded, records, HOOK_GRACE_SECONDS)
     await asyncio.to_thread(_remove_containers, str(flow_run.id))
 
 

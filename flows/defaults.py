@@ -28,6 +28,11 @@ def batches_root() -> Path:
     return data_root() / "batches"
 
 
+def process_records_root() -> Path:
+    """Records of the local runtime processes under way, one folder per flow run."""
+    return data_root() / "processes"
+
+
 def dataset_root(dataset: Path | None = None) -> Path:
     """The audit dataset: ``dataset``, else $PERSTACK_AUDIT_DATA, else ./.data/audit."""
     from analytics import default_root  # pyarrow and duckdb: only for those who ingest

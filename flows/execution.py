@@ -127,6 +127,9 @@ class ExecutionPlan:
     # would be logged as parameters. ANTHROPIC_API_KEY is taken from the host's environment.
     env: Mapping[str, str] = field(default_factory=dict)
     extra_domains: tuple[str, ...] = ()
+    # Where a local process is recorded while it runs, for a clean-up hook that runs in
+    # another process (flows.process_records); None: not recorded.
+    process_records: Path | None = None
 
     def workspace(self) -> Path:
         return user_workspace(self.workspaces, self.user)
@@ -366,6 +369,7 @@ async def _as_process(
             grace_seconds=GRACE_SECONDS,
             env={**os.environ, **plan.env},
             job_id=new_id(),
+            records=plan.process_records,
         )
     except OSError as error:
         raise InfrastructureError(f"the runtime process could not start: {error}") from error

@@ -2,12 +2,18 @@
 followed line by line, the wall clock enforced, the process group ended on every path.
 
 No isolation beyond a process of its own: this is the fallback, and the flows say so.
+
+A runtime never outlives the process that started it: it gets SIGTERM when that process
+dies (PR_SET_PDEATHSIG; it then writes its last checkpoint and stops its skills), and
+while it runs it is recorded in a file (``flows.process_records``) where a clean-up hook
+in another process finds it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.launcher import Outcome
+from flows.process_records import forget, record
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +37,8 @@ LINE_LIMIT_BYTES = 64 * 1024 * 1024
 REAP_SECONDS = 5.0
 _SIGKILL_EXIT = -signal.SIGKILL
 
-# Process groups of the runs under way in this process, so that a flow run that is being
-# torn down (cancelled, crashed) can end them from a state hook.
-LIVE_GROUPS: set[int] = set()
+# prctl(2): the signal a process gets when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,11 @@ async def run_process(
     grace_seconds: float,
     env: dict[str, str],
     job_id: str,
+    records: Path | None = None,
 ) -> ProcessResult:
     """Run ``perstack PERSTACK_ARGS...`` with ``--job-id JOB_ID``; stdout lines go to
-    ``capture/events.jsonl`` and, when JSON objects, to ``on_event``."""
+    ``capture/events.jsonl`` and, when JSON objects, to ``on_event``. While it runs, the
+    process is recorded in ``records`` (see ``flows.process_records``)."""
     os.makedirs(capture, exist_ok=True)
     events_path, stderr_path = capture / "events.jsonl", capture / "stderr.log"
     command = [sys.executable, "-m", "runtime.cli", *perstack_args, "--job-id", job_id]
@@ -71,15 +79,16 @@ async def run_process(
             env=env,
             start_new_session=True,
             limit=LINE_LIMIT_BYTES,
+            preexec_fn=_dies_with_parent(),
         )
-        LIVE_GROUPS.add(process.pid)
+        recorded = record(records, job_id, process.pid) if records is not None else None
         try:
             outcome, reason = await _follow(
                 process, events_path, on_event, timeout_seconds, grace_seconds
             )
         finally:
             await _end(process, grace_seconds)
-            LIVE_GROUPS.discard(process.pid)
+            forget(recorded)
     run_ms = round((time.monotonic() - began) * 1000, 1)
     if outcome is None:
         outcome, reason = _classify(process.returncode)
@@ -150,11 +159,17 @@ def kill_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def kill_live_groups() -> int:
-    """SIGKILL every run under way in this process (used while a flow run is torn down)."""
-    groups = list(LIVE_GROUPS)
-    for pid in groups:
-        kill_group(pid, signal.SIGKILL)
-    if groups:
-        logger.warning("killed %d runtime process groups", len(groups))
-    return len(groups)
+def _dies_with_parent() -> Callable[[], None] | None:
+    """What the child runs before exec: SIGTERM to it when its parent dies (a flow process
+    killed by SIGKILL or the OOM killer runs no clean-up of its own). Linux only."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec

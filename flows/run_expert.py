@@ -27,6 +27,7 @@ from flows.defaults import (
     FLOW_RUN_LABEL,
     PERSTACK_TAG,
     captures_root,
+    process_records_root,
     workspaces_root,
 )
 from flows.errors import ExecutionFailedError, InfrastructureError
@@ -139,6 +140,7 @@ async def run_expert(
         image=image,
         labels={FLOW_RUN_LABEL: str(current_flow_run.id)},
         env=env or {},
+        process_records=process_records_root() / str(current_flow_run.id),
     )
     result = await execute_task(plan, chosen, concurrency_limit)
     await acreate_markdown_artifact(

@@ -162,6 +162,89 @@ async def _logs_and_artifacts(env: dict[str, str], flow_run_id):
         return await h.flow_run_logs(flow_run_id), await h.artifacts_of(flow_run_id)
 
 
+def test_a_crashed_deployed_run_leaves_no_local_runtime_behind(server, tmp_path):
+    # Regression: after `kill -9` of the flow process, the on_crashed hook (which a worker
+    # runs in a process of its own) could not see the runtime, which lived on as an orphan.
+    from flows.process_records import start_ticks
+
+    _cli([sys.executable, "-m", "deployments.setup"], server)
+    _deploy("support-report-nightly", server)
+    worker_command = [PREFECT, "worker", "start", "--pool", "perstack-process", "--limit", "2"]
+    with _started(worker_command, server, tmp_path / "worker.log"):
+        flow_run, runtime = asyncio.run(_run_then_kill_the_flow_process(server, tmp_path))
+        records = Path(server["PERSTACK_DATA"]) / "processes" / str(flow_run.id)
+        deadline = time.monotonic() + 30  # the hook runs after the state is set
+        while records.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    assert flow_run.state.is_crashed(), (tmp_path / "worker.log").read_text()[-3000:]
+    assert start_ticks(runtime) is None, "the runtime outlived its crashed flow run"
+    assert not records.exists(), "the crash hook did not end the recorded processes"
+
+
+async def _run_then_kill_the_flow_process(env: dict[str, str], tmp_path: Path):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    workspace = tmp_path / "workspaces" / "nightly"
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        flow_run = await run_deployment(
+            "run-expert/support-report-nightly",
+            parameters={
+                "mode": "process",
+                "provider": "scripted",
+                "script": str(h.slow_script(tmp_path)),
+                "env": h.SLOW_ENV,
+                "workspaces": str(tmp_path / "workspaces"),
+                "timeout_seconds": 200.0,
+            },
+            timeout=0,
+        )
+        deadline = time.monotonic() + RUN_SECONDS
+        while (runtime := _runtime_in(workspace)) is None:
+            assert time.monotonic() < deadline, "the runtime never started"
+            await asyncio.sleep(0.2)
+        records = Path(env["PERSTACK_DATA"]) / "processes" / str(flow_run.id)
+        while not list(records.glob("*.json")):
+            assert time.monotonic() < deadline, "the runtime was not recorded"
+            await asyncio.sleep(0.1)
+        os.kill(_parent_of(runtime), signal.SIGKILL)
+        async with get_client() as client:
+            while True:
+                flow_run = await client.read_flow_run(flow_run.id)
+                if flow_run.state.is_final() or time.monotonic() > deadline:
+                    return flow_run, runtime
+                await asyncio.sleep(0.5)
+
+
+def _runtime_in(workspace: Path) -> int | None:
+    """The pid of the `perstack run` process working in ``workspace``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"runtime.cli" in args and str(workspace).encode() in args:
+            return int(entry.name)
+    return None
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def _deploy(name: str, env: dict[str, str]) -> None:
+    _cli(
+        [PREFECT, "--no-prompt", "deploy", "--prefect-file", "deployments/prefect.yaml"]
+        + ["--name", name],
+        env,
+    )
+
+
 @pytest.mark.docker
 def test_cancelling_a_deployed_run_stops_and_removes_its_container(server, tmp_path, docker_client):
     from flows.defaults import FLOW_RUN_LABEL

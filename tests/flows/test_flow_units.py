@@ -407,3 +407,120 @@ def test_launcher_events_of_captures_land_with_their_user_and_their_outcome(tmp_
         ("ann", "timedOut: wall-clock limit of 3 s reached"),
         ("bo", "cancelled"),
     ]
+
+
+# A flow's process, reduced to what matters here: one local execution of the slow script.
+_FLOW_PROCESS = """
+import asyncio, json, sys
+from pathlib import Path
+from flows.execution import ExecutionPlan, execute
+root = Path(sys.argv[1])
+plan = ExecutionPlan(
+    expert="support-analyst", query="Triage", user="orphan", workspaces=root / "workspaces",
+    captures=root / "captures", config=Path(sys.argv[2]) / "perstack.toml",
+    seed=Path(sys.argv[2]) / "workspace", provider="scripted", script=Path(sys.argv[3]),
+    env={"PERSTACK_RETRY_BASE_DELAY_MS": "60000"}, process_records=root / "records",
+)
+result = asyncio.run(execute(plan, "process"))
+print(json.dumps({"outcome": result.outcome}), flush=True)
+"""
+
+
+def _start_flow_process(tmp_path: Path):  # -> (Popen, runtime pid)
+    import subprocess
+    import sys
+    import time
+
+    from flows.process_records import start_ticks
+    from tests.flows.flow_harness import EXAMPLE, REPO, slow_script
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _FLOW_PROCESS,
+            str(tmp_path),
+            str(EXAMPLE),
+            str(slow_script(tmp_path)),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "records").glob("*.json")):
+        assert parent.poll() is None and time.monotonic() < deadline, "no runtime recorded"
+        time.sleep(0.1)
+    (path,) = (tmp_path / "records").glob("*.json")
+    import json
+
+    pid = json.loads(path.read_text())["pid"]
+    assert start_ticks(pid) is not None
+    # In its slow phase: the first generation failed and it waits to retry.
+    while "retry" not in (next((tmp_path / "captures").glob("*/events.jsonl")).read_text()):
+        assert time.monotonic() < deadline, "the runtime never reached its retry wait"
+        time.sleep(0.1)
+    return parent, pid
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    import time
+
+    from flows.process_records import start_ticks
+
+    deadline = time.monotonic() + seconds
+    while start_ticks(pid) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_local_runtime_ends_when_the_flow_process_is_killed(tmp_path):
+    # Regression: after `kill -9` of a worker's flow process the runtime lived on as an
+    # orphan until its next stdout write failed (minutes, or never during a long tool call).
+    import signal
+
+    from flows.process import kill_group
+
+    parent, pid = _start_flow_process(tmp_path)
+    parent.send_signal(signal.SIGKILL)
+    parent.communicate()
+    try:
+        assert _gone_within(pid, 15), "the runtime outlived the process that started it"
+    finally:
+        kill_group(pid, signal.SIGKILL)
+
+
+def test_a_hook_in_another_process_ends_a_recorded_local_runtime(tmp_path):
+    # Regression: the crash hook killed the process groups it had in memory, and Prefect's
+    # workers run hooks in a process of their own, where that memory is empty.
+    import json
+
+    from flows.process_records import end_recorded
+
+    parent, pid = _start_flow_process(tmp_path)
+    try:
+        assert end_recorded(tmp_path / "records", grace_seconds=10) == 1
+        assert _gone_within(pid, 1)
+        out, _ = parent.communicate(timeout=30)
+    finally:
+        parent.kill()
+    assert json.loads(out)["outcome"] != "completed"
+    assert not (tmp_path / "records").exists()
+
+
+def test_a_record_whose_pid_now_names_another_process_is_left_alone(tmp_path):
+    import json
+    import os
+
+    from flows.process_records import end_recorded, start_ticks
+
+    records = tmp_path / "records"
+    records.mkdir()
+    mine = start_ticks(os.getpid())
+    assert mine is not None
+    stale = {"pid": os.getpid(), "started": mine - 1, "job_id": "j"}
+    (records / "j.json").write_text(json.dumps(stale))
+
+    assert end_recorded(records, grace_seconds=1) == 0
+    assert not (records / "j.json").exists()
