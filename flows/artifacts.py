@@ -19,9 +19,15 @@ def run_summary(result: ExecutionResult) -> str:
     answer = result.final_text or "_no final answer_"
     if len(answer) > ANSWER_CHARS:
         answer = answer[:ANSWER_CHARS] + "…"
-    lines = [
-        f"# {result.expert} for {result.user}: {result.outcome}",
-        "",
+    lines = [f"# {result.expert} for {result.user}: {result.outcome}", ""]
+    if result.mode == "process":
+        why = f"no container ({result.fallback})" if result.fallback else "mode process"
+        lines += [
+            f"> **Not isolated**: ran as a local process on the worker's host, {why}: "
+            "no read-only root, limits or network policy.",
+            "",
+        ]
+    lines += [
         f"- **outcome**: {result.outcome} ({result.reason})",
         f"- **stopped by**: {result.stop or 'no stop event'}",
         f"- **ran as**: {result.mode}, {result.run_ms / 1000:.1f} s "
@@ -43,6 +49,7 @@ def result_row(result: ExecutionResult) -> dict[str, Any]:
         "user": result.user,
         "expert": result.expert,
         "outcome": result.outcome,
+        "mode": result.mode,
         "stop": result.stop or "",
         "steps": result.steps,
         "input_tokens": result.usage.input_tokens,
@@ -60,6 +67,7 @@ def failure_row(user: str, expert: str, message: str) -> dict[str, Any]:
         "user": user,
         "expert": expert,
         "outcome": "notRun",
+        "mode": "",
         "stop": "",
         "steps": 0,
         "input_tokens": 0,

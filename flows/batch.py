@@ -90,7 +90,7 @@ async def batch(
     items_file: Path | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     concurrency_limit: str = EXECUTION_LIMIT,
-    mode: Mode = "auto",
+    mode: Mode = "container",
     provider: str | None = None,
     script: Path | None = None,
     config: Path | None = None,
@@ -119,12 +119,16 @@ async def batch(
             slots,
             slots,
         )
-    chosen, why_not = await asyncio.to_thread(choose_mode, mode, image)
-    if why_not is not None:
-        logger.warning("not in containers (%s): running as local processes", why_not)
+    _, why_not = await asyncio.to_thread(choose_mode, mode, image)
+    if why_not is not None:  # each execution decides again, and says so in its own run
+        logger.warning(
+            "not in containers (%s): the executions run as local processes, without "
+            "the container's isolation (mode auto)",
+            why_not,
+        )
     logger.info("%d executions of %s, %d at a time", len(todo), expert, concurrency)
     common: dict[str, Any] = {
-        "mode": chosen,
+        "mode": mode,
         "provider": provider,
         "script": script,
         "config": config,

@@ -98,6 +98,8 @@ class ExecutionResult(BaseModel):
     started_ms: int
     duration_ms: float  # the whole execution as the caller saw it
     run_ms: float  # the runtime's own time: container (or process) start to exit
+    # Why a local process ran although a container was wanted (mode auto); None otherwise.
+    fallback: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -35,7 +35,7 @@ async def pipeline(
     expert: str,
     items: list[BatchItem] | None = None,
     items_file: Path | None = None,
-    mode: Mode = "auto",
+    mode: Mode = "container",
     provider: str | None = None,
     script: Path | None = None,
     seed: Path | None = None,

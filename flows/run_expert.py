@@ -1,9 +1,11 @@
 """The ``run-expert`` flow: one execution of an Expert for one user.
 
-Prepare the user's workspace, run the container (or a local process when no engine is
-reachable), follow its events into the run's logs, publish a summary, ingest what the run
-left, and return an ``ExecutionResult``. Only infrastructure faults are retried; a run
-that ended other than completed fails the flow run with its result attached.
+Prepare the user's workspace, run the container (mode ``container``, the default), follow
+its events into the run's logs, publish a summary, ingest what the run left, and return an
+``ExecutionResult``. Only infrastructure faults are retried (no engine among them); a run
+that ended other than completed fails the flow run with its result attached. Mode
+``auto`` runs a local process, without the container's isolation, when no engine or image
+is there, and says so in a warning and in the summary; ``process`` always does.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ async def run_expert(
     query: str | None = None,
     user: str = "default",
     query_file: Path | None = None,
-    mode: Mode = "auto",
+    mode: Mode = "container",
     provider: str | None = None,
     script: Path | None = None,
     config: Path | None = None,
@@ -117,14 +119,20 @@ async def run_expert(
     env: dict[str, str] | None = None,
 ) -> ExecutionResult:
     """Run ``expert`` on ``query`` (or the text of ``query_file``, for large queries) in
-    ``user``'s workspace. ``mode`` auto: a container when an engine is reachable, else a
-    local process. ``config`` is used by local processes; containers run the image's."""
+    ``user``'s workspace. ``mode`` container: a hardened container, an unreachable engine
+    is retried then fails the run; auto: a container when an engine and the image are
+    there, else a local process (with a warning); process: a local process. ``config``
+    is used by local processes; containers run the image's."""
     logger = get_run_logger()
     await _tag_with_expert(expert)
     text = read_query(query, query_file)
     chosen, why_not = await asyncio.to_thread(choose_mode, mode, image)
     if why_not is not None:
-        logger.warning("not in a container (%s): running as a local process", why_not)
+        logger.warning(
+            "not in a container (%s): running as a local process on this host, without "
+            "the container's isolation (mode auto; mode container fails instead)",
+            why_not,
+        )
     plan = ExecutionPlan(
         expert=expert,
         query=text,
@@ -143,6 +151,8 @@ async def run_expert(
         process_records=process_records_root() / str(current_flow_run.id),
     )
     result = await execute_task(plan, chosen, concurrency_limit)
+    if why_not is not None:
+        result = result.model_copy(update={"fallback": why_not})
     await acreate_markdown_artifact(
         key=_artifact_key(expert, user),
         markdown=run_summary(result),

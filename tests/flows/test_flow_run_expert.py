@@ -99,6 +99,26 @@ async def test_an_unreachable_engine_is_retried_then_fails_the_flow(tmp_path, mo
     assert execute.run_count == 1 + execute_task.retries == len(attempts)
 
 
+async def test_a_fallback_to_a_local_process_is_loud(tmp_path, monkeypatch):
+    from flows import run_expert as module
+    from flows.run_expert import run_expert
+
+    monkeypatch.setattr(
+        module, "choose_mode", lambda mode, image: ("process", "no Docker engine is reachable")
+    )
+    state = await run_expert(
+        h.EXPERT, "Triage", user="ida", **h.options(tmp_path, mode="auto"), return_state=True
+    )
+
+    assert state.is_completed(), state.message
+    assert (await state.aresult()).fallback == "no Docker engine is reachable"
+    run_id = state.state_details.flow_run_id
+    logs = await h.flow_run_logs(run_id)
+    assert any("not in a container (no Docker engine is reachable)" in line for line in logs)
+    (artifact,) = await h.artifacts_of(run_id)
+    assert "**Not isolated**" in artifact.data
+
+
 async def test_a_local_run_that_outlives_its_timeout_ends_timed_out_and_leaves_no_process(tmp_path):
     from flows.errors import ExecutionFailedError
     from flows.run_expert import run_expert

@@ -524,3 +524,28 @@ def test_a_record_whose_pid_now_names_another_process_is_left_alone(tmp_path):
 
     assert end_recorded(records, grace_seconds=1) == 0
     assert not (records / "j.json").exists()
+
+
+def test_production_deployments_never_fall_back_to_an_unhardened_process():
+    # Regression: with `mode: auto` an engine outage ran the nightly Expert as a local
+    # process on the worker, unisolated, and the run reported Completed.
+    executions = [
+        d
+        for d in _prefect_yaml()["deployments"]
+        if d["entrypoint"] in ("flows/run_expert.py:run_expert", "flows/batch.py:batch")
+    ]
+    assert executions
+    assert {d["name"]: d["parameters"]["mode"] for d in executions} == {
+        d["name"]: "container" for d in executions
+    }
+
+
+def test_a_local_process_run_says_it_was_not_isolated_and_why():
+    from flows.artifacts import run_summary
+
+    result = _result_in(Path("/w"), Path("/c/events.jsonl")).model_copy(
+        update={"mode": "process", "fallback": "no Docker engine is reachable: refused"}
+    )
+    assert "**Not isolated**" in run_summary(result)
+    assert "no Docker engine is reachable: refused" in run_summary(result)
+    assert "**Not isolated**" not in run_summary(result.model_copy(update={"mode": "container"}))
