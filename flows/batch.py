@@ -34,6 +34,7 @@ from flows.execution import (
     choose_mode,
 )
 from flows.ingest import ingest_after_run, trace_paths
+from flows.run_context import given_for_this_run, tag_flow_run
 from flows.run_expert import run_expert
 
 # Between the first wave's flow-run creations (see ``batch``).
@@ -106,10 +107,13 @@ async def batch(
     ``user,query[,query_file]``). Large queries reach the runs as files, never as
     parameters; put very large batches in ``items_file`` for the same reason."""
     logger = get_run_logger()
+    await tag_flow_run(expert)
+    items, items_file = await given_for_this_run(("items", items), ("items_file", items_file))
     if (items is None) == (items_file is None):
         raise ValueError("give exactly one of items and items_file")
-    todo = items if items is not None else read_items(items_file)  # type: ignore[arg-type]
-    todo = passed_by_reference(todo, batches_root() / str(current_flow_run.id))
+    if items is None:
+        items = read_items(items_file.absolute())  # absolute: its errors name the file
+    todo = passed_by_reference(items, batches_root() / str(current_flow_run.id))
     slots = await ensure_concurrency_limit(concurrency_limit, concurrency)
     if slots < concurrency:
         logger.info(

@@ -25,6 +25,7 @@ from flows.alerts import notify_failure
 from flows.defaults import captures_root, dataset_root, workspaces_root
 from flows.execution import CAPTURE_EVENTS, ExecutionResult, capture_owner
 from flows.launcher import InvalidSpecError, user_workspace
+from flows.run_context import tag_flow_run
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ async def ingest_flow(
     """Ingest workspaces (folders with perstack/jobs/...) and JSONL event files (default:
     the workspaces and captures of $PERSTACK_DATA, user by user); returns the rows
     written per table, also published as a table artifact."""
+    await tag_flow_run()
     report = await ingest_paths(default_paths() if paths is None else paths, dataset, user)
     await acreate_table_artifact(
         key="ingest",

@@ -12,6 +12,7 @@ from prefect.artifacts import acreate_table_artifact
 
 from flows.alerts import notify_failure
 from flows.artifacts import lockfile_rows
+from flows.run_context import tag_flow_run
 from runtime.config import find_config, load_config, load_env_files
 from runtime.install import install
 from runtime.lockfile import read_lockfile
@@ -21,6 +22,7 @@ from runtime.lockfile import read_lockfile
 async def install_flow(config: Path) -> Path:
     """Write perstack.lock next to ``config``; returns its path."""
     logger = get_run_logger()
+    await tag_flow_run()
     loaded = load_config(find_config(config))
     load_env_files(loaded)
     path = await install(loaded, progress=lambda line: logger.info("%s", line))

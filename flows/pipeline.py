@@ -18,6 +18,7 @@ from flows.batch_input import BatchItem
 from flows.defaults import DEFAULT_CONCURRENCY
 from flows.execution import DEFAULT_TIMEOUT_SECONDS, Mode
 from flows.install import install_flow
+from flows.run_context import tag_flow_run
 
 DEFAULT_AUDIT = "tokens_and_cost"
 
@@ -46,6 +47,7 @@ async def pipeline(
     audit_query: str = DEFAULT_AUDIT,
 ) -> PipelineSummary:
     """Install ``config``, run ``expert`` for every item, ingest, and audit."""
+    await tag_flow_run(expert)
     lockfile = await install_flow(config)
     summary = await batch(
         expert,

@@ -17,7 +17,6 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.concurrency.asyncio import concurrency
 from prefect.runtime import flow_run as current_flow_run
@@ -27,7 +26,6 @@ from flows.artifacts import run_summary
 from flows.defaults import (
     EXECUTION_LIMIT,
     FLOW_RUN_LABEL,
-    PERSTACK_TAG,
     captures_root,
     process_records_root,
     workspaces_root,
@@ -46,6 +44,7 @@ from flows.execution import (
 from flows.ingest import ingest_after_run, trace_paths
 from flows.logs import log_event
 from flows.query import read_query
+from flows.run_context import given_for_this_run, tag_flow_run
 
 # Retries of an execution that could not start: the engine restarting, a name clash.
 INFRA_RETRIES = 2
@@ -80,18 +79,6 @@ async def execute_task(
         return await execute(plan, mode, on_event)
 
 
-async def _tag_with_expert(expert: str) -> None:
-    """Tags say the Expert, however the run was started (deployment, batch, a call)."""
-    run_id = current_flow_run.id
-    if run_id is None:
-        return
-    tags = set(current_flow_run.tags or ())
-    wanted = tags | {PERSTACK_TAG, f"expert:{expert}"}
-    if wanted != tags:
-        async with get_client() as client:
-            await client.update_flow_run(run_id, tags=sorted(wanted))
-
-
 @flow(
     name="run-expert",
     flow_run_name="{expert} for {user}",
@@ -124,7 +111,8 @@ async def run_expert(
     there, else a local process (with a warning); process: a local process. ``config``
     is used by local processes; containers run the image's."""
     logger = get_run_logger()
-    await _tag_with_expert(expert)
+    await tag_flow_run(expert)
+    query, query_file = await given_for_this_run(("query", query), ("query_file", query_file))
     text = read_query(query, query_file)
     chosen, why_not = await asyncio.to_thread(choose_mode, mode, image)
     if why_not is not None:

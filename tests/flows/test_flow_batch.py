@@ -54,6 +54,8 @@ async def test_a_batch_with_one_failing_execution_completes_the_rest(tmp_path):
     assert children["bob"].parameters["query"] is None
     assert children["bob"].parameters["query_file"]
     assert children["carol"].state.is_failed() and children["alice"].state.is_completed()
+    parent = await h.read_flow_run(state.state_details.flow_run_id)
+    assert {"perstack", "expert:support-analyst"} <= set(parent.tags)
     async with get_client() as client:
         limit = await client.read_global_concurrency_limit_by_name("test-batch")
     assert limit.limit == 2

@@ -133,6 +133,8 @@ def test_a_deployment_runs_to_completion_on_a_worker_with_logs_and_artifacts(ser
     logs, artifacts = asyncio.run(_logs_and_artifacts(server, flow_run.id))
     assert any("calls get_current_time" in line for line in logs)
     assert any("completed (" in line for line in logs)
+    # The run gave query_file; the deployment pins query: the run's own one wins.
+    assert any("default query is not used" in line for line in logs), logs
     assert [a.type for a in artifacts] == ["markdown"]
     assert "support-analyst for nightly: completed" in artifacts[0].data
 
@@ -141,11 +143,14 @@ async def _run_deployment(env: dict[str, str], tmp_path: Path):
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    query_file = tmp_path / "query.txt"
+    query_file.write_text("Triage the tickets, from a file.")
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         return await run_deployment(
             "run-expert/support-report-nightly",
             parameters={
                 "mode": "process",
+                "query_file": str(query_file),
                 "provider": "scripted",
                 "script": str(h.EXAMPLE / "script.json"),
                 "workspaces": str(tmp_path / "workspaces"),

@@ -80,6 +80,7 @@ async def test_the_scheduled_ingest_labels_each_users_runs_with_its_user(tmp_pat
     state = await ingest_flow(dataset=tmp_path / "audit", return_state=True)
 
     assert state.is_completed(), state.message
+    assert "perstack" in (await h.read_flow_run(state.state_details.flow_run_id)).tags
     events = f"read_parquet('{tmp_path}/audit/events/**/*.parquet')"
     users = duckdb.sql(f"select distinct user_name from {events} order by 1").fetchall()
     assert users == [("fay",), ("gus",)]

@@ -549,3 +549,27 @@ def test_a_local_process_run_says_it_was_not_isolated_and_why():
     assert "**Not isolated**" in run_summary(result)
     assert "no Docker engine is reachable: refused" in run_summary(result)
     assert "**Not isolated**" not in run_summary(result.model_copy(update={"mode": "container"}))
+
+
+def test_a_parameter_given_for_a_run_wins_over_its_alternatives_deployment_default():
+    # Regression: `--param query_file=...` on a deployment that pins `query` failed with
+    # "give exactly one of query and query_file" (and `items` against a pinned
+    # `items_file`), and fired an alert.
+    from flows.run_context import prefer_given
+
+    pinned = {"query": "Triage the tickets.", "items_file": "deployments/batch.jsonl"}
+    query_file = Path("/srv/q.txt")
+
+    assert prefer_given(("query", "Triage the tickets."), ("query_file", query_file), pinned) == (
+        None,
+        query_file,
+    )
+    items = [{"user": "a", "query": "q"}]
+    both = (("items", items), ("items_file", Path("deployments/batch.jsonl")))
+    assert prefer_given(*both, pinned) == (items, None)
+    # Both given for this run (or no deployment): the flow refuses the pair, as before.
+    assert prefer_given(("query", "other"), ("query_file", query_file), pinned) == (
+        "other",
+        query_file,
+    )
+    assert prefer_given(("query", "q"), ("query_file", query_file), {}) == ("q", query_file)
