@@ -61,19 +61,18 @@ async def test_a_run_in_a_container_completes_and_its_container_is_gone(docker_c
 
 
 async def test_a_container_that_outlives_its_timeout_ends_the_flow_and_is_removed(
-    docker_client, tmp_path
+    docker_client, tmp_path, monkeypatch
 ):
     from flows.errors import ExecutionFailedError
+    from flows.ingest import ingest_flow
     from flows.run_expert import run_expert
 
+    monkeypatch.setenv("PERSTACK_DATA", str(tmp_path / "data"))
     script = h.slow_script(tmp_path)
+    options = h.options(tmp_path, mode="container", script=script, timeout_seconds=3.0)
+    options["workspaces"] = tmp_path / "data" / "workspaces"
     state = await run_expert(
-        h.EXPERT,
-        "Triage",
-        user="slow",
-        env=h.SLOW_ENV,
-        **h.options(tmp_path, mode="container", script=script, timeout_seconds=3.0),
-        return_state=True,
+        h.EXPERT, "Triage", user="slow", env=h.SLOW_ENV, **options, return_state=True
     )
 
     assert state.is_final() and state.is_failed()
@@ -81,3 +80,23 @@ async def test_a_container_that_outlives_its_timeout_ends_the_flow_and_is_remove
     assert isinstance(error, ExecutionFailedError)
     assert error.result.outcome == "timedOut"
     assert _containers_of(docker_client, state.state_details.flow_run_id) == []
+    # The runtime's last checkpoint says only "interrupted", as for a cancel; the
+    # launcher's last event says why, in the run's own ingest and in the scheduled one.
+    await ingest_flow(dataset=tmp_path / "hourly")
+    for dataset in (tmp_path / "audit", tmp_path / "hourly"):
+        assert _stops_in(dataset) == [("slow", "timedOut: wall-clock limit of 3 s reached")]
+
+
+def _stops_in(dataset: Path) -> list[tuple[str, str]]:
+    from analytics import Dataset, open_catalog, run
+
+    con = open_catalog(Dataset(dataset))
+    try:
+        rows = run(
+            con,
+            "select user_name, message from events "
+            "where type = 'dockerContainerStatus' and status = 'stopped'",
+        ).rows
+    finally:
+        con.close()
+    return [tuple(row) for row in rows]
