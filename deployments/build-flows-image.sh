@@ -4,6 +4,9 @@
 # locally built base image (docker/build-base-image.sh; no registry needed).
 #
 #   deployments/build-flows-image.sh [PYTHON]     # PYTHON defaults to .venv/bin/python
+#
+# PERSTACK_FLOWS_IMAGE names the image (default perstack-flows:latest, what prefect.yaml
+# runs), e.g. to try a branch without replacing the image others use on a shared engine.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 python="${1:-$repo/.venv/bin/python}"
@@ -20,4 +23,4 @@ mkdir -p "$context/build"
 cp -r "$out" "$context/build/flows-wheelhouse"
 cp -r "$repo/flows" "$repo/deployments" "$repo/examples" "$context/"
 find "$context" -name __pycache__ -prune -exec rm -rf {} +
-docker build -f "$repo/deployments/flows.Dockerfile" -t perstack-flows:latest "$context"
+docker build -f "$repo/deployments/flows.Dockerfile" -t "${PERSTACK_FLOWS_IMAGE:-perstack-flows:latest}" "$context"

@@ -312,7 +312,8 @@ async def _run_then_cancel(env: dict[str, str], tmp_path: Path, docker_client):
                 await asyncio.sleep(0.5)
 
 
-FLOWS_IMAGE = "perstack-flows:latest"
+# deployments/build-flows-image.sh builds it under this name too.
+FLOWS_IMAGE = os.environ.get("PERSTACK_FLOWS_IMAGE") or "perstack-flows:latest"
 
 
 @pytest.mark.docker
@@ -371,7 +372,10 @@ def _docker_pool_job_variables(data: Path) -> dict[str, object]:
 
     config = yaml.safe_load((h.REPO / "deployments" / "prefect.yaml").read_text())
     variables = config["definitions"]["docker_pool"]["job_variables"]
-    return json.loads(json.dumps(variables).replace(SHARED_DATA, str(data)))
+    return {
+        **json.loads(json.dumps(variables).replace(SHARED_DATA, str(data))),
+        "image": FLOWS_IMAGE,
+    }
 
 
 SHARED_DATA = "/srv/perstack"
