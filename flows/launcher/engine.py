@@ -21,10 +21,13 @@ logger = logging.getLogger(__name__)
 MANAGED_LABEL = "perstack.managed"
 EXECUTION_LABEL = "perstack.execution"
 ROLE_LABEL = "perstack.role"
-# The process that created a container or network: "<boot id>/<hostname>/<pid>/<start
-# time>". A launcher on the same machine and in the same PID namespace (same boot and
-# hostname) can tell whether that process still lives; one that died without cleaning up
-# (SIGKILL, OOM, power cut of a worker) leaves resources that the next launch removes.
+# The process that created a container or network: "<boot id>/<PID namespace>/<hostname>/
+# <pid>/<start time>". A launcher on the same machine and in the same PID namespace can
+# tell whether that process still lives; one that died without cleaning up (SIGKILL, OOM,
+# power cut of a worker) leaves resources that the next launch removes. The namespace is
+# named, not guessed from the hostname: a flow-run container of the docker work pool has
+# the host's hostname (network_mode host) but PIDs of its own, and launchers there and on
+# the host took each other's running executions for orphans and removed them.
 OWNER_LABEL = "perstack.owner"
 # API calls are local and quick; a daemon that does not answer in this long is stuck.
 API_TIMEOUT_SECONDS = 60
@@ -73,14 +76,23 @@ def remove_leftovers(client: docker.DockerClient, labels: dict[str, str] | None 
 @cache
 def owner_label() -> str:
     """This process's ``OWNER_LABEL`` value."""
-    return f"{_boot_id()}/{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid())}"
+    return "/".join(
+        (
+            _boot_id(),
+            _pid_namespace(),
+            socket.gethostname(),
+            str(os.getpid()),
+            _start_time(os.getpid()),
+        )
+    )
 
 
 def remove_orphans(client: docker.DockerClient) -> int:
     """Remove the managed containers, then networks, whose owner process is provably gone.
 
-    Resources of another machine, boot or PID namespace (another hostname) are left alone,
-    as are those of a process that still runs: only its own launcher may remove them.
+    Resources of another machine, boot or PID namespace are left alone, as are those of a
+    process that still runs and those labelled in a form this launcher does not know: only
+    their own launcher may remove them.
     """
     selector = {"label": [f"{MANAGED_LABEL}=true", OWNER_LABEL]}
     removed = 0
@@ -107,12 +119,28 @@ def remove_orphans(client: docker.DockerClient) -> int:
 
 
 def _owner_is_gone(owner: str) -> bool:
-    boot_id, _, rest = owner.partition("/")
-    hostname, _, rest = rest.partition("/")
-    pid, _, started = rest.partition("/")
-    if (boot_id, hostname) != (_boot_id(), socket.gethostname()) or not pid.isdigit():
+    parts = owner.split("/")
+    if len(parts) != 5 or _pid_namespace() == UNKNOWN_NAMESPACE:
+        return False
+    boot_id, namespace, hostname, pid, started = parts
+    here = (_boot_id(), _pid_namespace(), socket.gethostname())
+    if (boot_id, namespace, hostname) != here or not pid.isdigit():
         return False
     return _start_time(int(pid)) != started
+
+
+UNKNOWN_NAMESPACE = "unknown-pidns"
+
+
+@cache
+def _pid_namespace() -> str:
+    """This process's PID namespace (the inode /proc/self/ns/pid names)."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return UNKNOWN_NAMESPACE
+    inode = link.partition("[")[2].rstrip("]")
+    return inode if inode.isdigit() else UNKNOWN_NAMESPACE
 
 
 @cache
