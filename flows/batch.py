@@ -115,14 +115,6 @@ async def batch(
         items = read_items(items_file.absolute())  # absolute: its errors name the file
     todo = passed_by_reference(items, batches_root() / str(current_flow_run.id))
     slots = await ensure_concurrency_limit(concurrency_limit, concurrency)
-    if slots < concurrency:
-        logger.info(
-            "the concurrency limit %r has %d slots (deployments.setup --concurrency): "
-            "at most %d of this batch's executions run at once",
-            concurrency_limit,
-            slots,
-            slots,
-        )
     _, why_not = await asyncio.to_thread(choose_mode, mode, image)
     if why_not is not None:  # each execution decides again, and says so in its own run
         logger.warning(
@@ -130,7 +122,8 @@ async def batch(
             "the container's isolation (mode auto)",
             why_not,
         )
-    logger.info("%d executions of %s, %d at a time", len(todo), expert, concurrency)
+    pace = _pace(concurrency, slots, concurrency_limit)
+    logger.info("%d executions of %s, %s", len(todo), expert, pace)
     common: dict[str, Any] = {
         "mode": mode,
         "provider": provider,
@@ -189,6 +182,17 @@ async def _ingest_by_user(results: list[ExecutionResult], dataset: Path | None) 
     for user, paths in sorted(traces.items()):
         if paths:
             await ingest_after_run(paths, dataset, user)
+
+
+def _pace(concurrency: int, slots: int, limit: str) -> str:
+    """How many executions run at once, for the log: the fewer of the batch's own
+    ``concurrency`` and the global limit's ``slots``."""
+    if slots >= concurrency:
+        return f"at most {concurrency} at a time"
+    return (
+        f"at most {slots} at a time (the concurrency limit {limit!r} has {slots} slots; "
+        "deployments.setup --concurrency N changes it)"
+    )
 
 
 def _slug(text: str) -> str:

@@ -48,15 +48,22 @@ async def ingest_paths(
         return IngestReport()
     report = await asyncio.to_thread(ingest_by_user, groups, root)
     logger.info(
-        "ingested %d files (%d unchanged) of %d users into %s in %.2f s: %s",
+        "ingested %d files (%d unchanged) %s into %s in %.2f s: %s",
         report.files_read,
         report.files_skipped,
-        sum(1 for u in groups if u is not None),
+        _whose(groups),
         root,
         report.seconds,
         report.rows,
     )
     return report
+
+
+def _whose(groups: ByUser) -> str:
+    users = sorted(u for u, paths in groups.items() if u is not None and paths)
+    if not users:
+        return "with no user"
+    return f"of {users[0]}" if len(users) == 1 else f"of {len(users)} users"
 
 
 def paths_by_user(paths: Iterable[Path], user: str | None) -> ByUser:

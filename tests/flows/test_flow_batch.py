@@ -109,4 +109,4 @@ async def test_a_batch_leaves_the_operators_concurrency_limit_as_it_is(tmp_path)
         limit = await client.read_global_concurrency_limit_by_name("operators-limit")
     assert limit.limit == 1
     logs = await h.flow_run_logs(state.state_details.flow_run_id)
-    assert any("'operators-limit' has 1 slots" in line for line in logs), logs
+    assert any("at most 1 at a time (the concurrency limit 'operators-limit'" in x for x in logs)
