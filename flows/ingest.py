@@ -42,7 +42,7 @@ async def ingest_paths(
     by user. Runs on a worker thread: ingestion is blocking file work."""
     logger = get_run_logger()
     root = dataset_root(dataset)
-    groups = await asyncio.to_thread(paths_by_user, paths, user)
+    groups = await asyncio.to_thread(paths_by_user, paths, user, captures_root())
     if not any(groups.values()):
         logger.info("nothing to ingest")
         return IngestReport()
@@ -66,27 +66,31 @@ def _whose(groups: ByUser) -> str:
     return f"of {users[0]}" if len(users) == 1 else f"of {len(users)} users"
 
 
-def paths_by_user(paths: Iterable[Path], user: str | None) -> ByUser:
+def paths_by_user(paths: Iterable[Path], user: str | None, captures: Path | None = None) -> ByUser:
     """Which user each path is ingested as. With ``user``, everything is theirs. Without,
-    a folder of users' folders (workspaces, captures) is split by the user each folder
-    names, and only their traces are read: a workspace's ``perstack/jobs`` (not through a
-    link) and a capture's ``events.jsonl``. Anything else goes as it is, with no user."""
+    ``captures`` (the captures folder) and a folder of users' workspaces are split by the
+    user each of their folders names, and only the traces are read: a capture's
+    ``events.jsonl``, a workspace's ``perstack/jobs`` (not through a link). Anything else
+    goes as it is, with no user."""
     if user is not None:
         return {user: list(paths)}
     found: ByUser = {}
     for path in paths:
-        for owner, part in _split(path):
+        for owner, part in _split(path, captures):
             found.setdefault(owner, []).append(part)
     return found
 
 
-def _split(path: Path) -> list[tuple[str | None, Path]]:
+def _split(path: Path, captures: Path | None) -> list[tuple[str | None, Path]]:
     if not _is_real_folder(path) or (path / "perstack").exists():
         return [(None, path)]  # a file, a stream, one workspace
-    children = sorted(path.iterdir())
-    traces = [(child, _trace_of(child)) for child in children]
-    if all(trace is None for _, trace in traces):
-        return [(None, path)]
+    # Which kind of folder it is comes from where it is, never from what is in it: an
+    # Expert controls what its workspace holds, even names like a capture's.
+    is_captures = captures is not None and path.resolve() == captures.resolve()
+    trace_of = _capture_of if is_captures else _workspace_of
+    traces = [(child, trace_of(child)) for child in sorted(path.iterdir())]
+    if not is_captures and all(trace is None for _, trace in traces):
+        return [(None, path)]  # not a folder of users' workspaces
     found: list[tuple[str | None, Path]] = []
     for child, trace in traces:
         if trace is None:
@@ -96,18 +100,21 @@ def _split(path: Path) -> list[tuple[str | None, Path]]:
     return found
 
 
-def _trace_of(folder: Path) -> tuple[str, Path] | None:
-    """(user, what to ingest) of a user's workspace or capture folder; else None."""
-    if not _is_real_folder(folder):
-        return None
+def _capture_of(folder: Path) -> tuple[str, Path] | None:
+    """(user, captured stream) of a capture folder (``<user>-<id>``); else None."""
     owner = capture_owner(folder.name)
-    if owner is not None and _valid_user(owner):
-        events = folder / CAPTURE_EVENTS
-        return (owner, events) if events.is_file() and not events.is_symlink() else None
+    if owner is None or not _valid_user(owner) or not _is_real_folder(folder):
+        return None
+    events = folder / CAPTURE_EVENTS
+    return (owner, events) if events.is_file() and not events.is_symlink() else None
+
+
+def _workspace_of(folder: Path) -> tuple[str, Path] | None:
+    """(user, job folders) of a user's workspace that has run; else None."""
+    if not _valid_user(folder.name) or not _is_real_folder(folder):
+        return None
     jobs = _real_folder(folder, "perstack", "jobs")
-    if jobs is not None and _valid_user(folder.name):
-        return folder.name, jobs
-    return None
+    return (folder.name, jobs) if jobs is not None else None
 
 
 def _valid_user(name: str) -> bool:

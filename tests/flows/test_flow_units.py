@@ -368,7 +368,13 @@ def test_roots_of_users_folders_are_ingested_user_by_user(tmp_path):
     stream = tmp_path / "elsewhere.jsonl"
     stream.write_text("")
 
-    groups = paths_by_user([workspaces, captures, stream], None)
+    # A user whose name looks like a capture's, and whose Expert left an events.jsonl.
+    (workspaces / "carol-abcdefghijklmnopqrstuvwx").mkdir()
+    (workspaces / "carol-abcdefghijklmnopqrstuvwx" / "events.jsonl").write_text(
+        _launcher_event("j3", "r3", "running")
+    )
+
+    groups = paths_by_user([workspaces, captures, stream], None, captures)
 
     assert groups == {
         "carol": [workspaces / "carol" / "perstack" / "jobs"],
@@ -392,7 +398,7 @@ def test_launcher_events_of_captures_land_with_their_user_and_their_outcome(tmp_
         lines += _launcher_event(f"job-{user}", f"run-{user}", "stopped", outcome or "cancelled")
         (capture / "events.jsonl").write_text(lines)
 
-    ingest_by_user(paths_by_user([captures], None), tmp_path / "audit")
+    ingest_by_user(paths_by_user([captures], None, captures), tmp_path / "audit")
 
     con = open_catalog(Dataset(tmp_path / "audit"))
     try:
