@@ -37,10 +37,6 @@ LINE_LIMIT_BYTES = 64 * 1024 * 1024
 REAP_SECONDS = 5.0
 _SIGKILL_EXIT = -signal.SIGKILL
 
-# TODO(#6): how a local run ended as decided here (timedOut, killed) reaches the flow's
-# result, not the captured stream: the audit cannot tell a timed-out local run from a
-# cancelled one (a container's launcher writes a `dockerContainerStatus` event for that;
-# no event type of the reference fits a local process).
 # prctl(2): the signal a process gets when the thread that started it ends.
 _PR_SET_PDEATHSIG = 1
 
@@ -132,6 +128,10 @@ def _hand_over(line: bytes, on_event: Callable[[dict[str, Any]], None]) -> None:
         on_event(event)
 
 
+# TODO(#6): how a local run ended as decided here (timedOut, killed) reaches the flow's
+# result, not the captured stream: the audit cannot tell a timed-out local run from a
+# cancelled one (a container's launcher writes a `dockerContainerStatus` event for that;
+# no event type of the reference fits a local process).
 def _classify(code: int | None) -> tuple[Outcome, str]:
     if code == 0:
         return Outcome.COMPLETED, "exited with code 0"

@@ -118,7 +118,7 @@ async def run_expert(
     if why_not is not None:
         logger.warning(
             "not in a container (%s): running as a local process on this host, without "
-            "the container's isolation (mode auto; mode container fails instead)",
+            "the container's isolation (mode auto; mode container would retry, then fail)",
             why_not,
         )
     plan = ExecutionPlan(
