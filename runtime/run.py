@@ -49,20 +49,17 @@ from runtime.generation import RetryPolicy, generate
 from runtime.ids import new_id, now_ms
 from runtime.messages import (
     AnyMessage,
-    ExpertContent,
     ExpertMessage,
     InstructionMessage,
-    ResultContent,
     TextPart,
     ToolCallPart,
     ToolMessage,
-    ToolResultPart,
     UserMessage,
 )
 from runtime.providers.provider import Generation, GenerationRequest, Provider, ProviderError
 from runtime.skills.manager import SkillManager
-from runtime.skills.skill import ToolOutcome
-from runtime.text import scrub, scrub_text
+from runtime.text import scrub
+from runtime.turn import clean_contents, result_part, text_of, to_result, tool_calls_of
 
 logger = logging.getLogger(__name__)
 
@@ -266,9 +263,9 @@ class RunLoop:
             step_number=cp.step_number, input_messages=step_inputs, started_at=now_ms()
         )
         generation = await self._generate(cp.messages, tools=True)
-        calls = _tool_calls_of(generation)
+        calls = tool_calls_of(generation)
         if not calls:
-            text = _text_of(generation)
+            text = text_of(generation)
             if text:
                 return self._complete_with_text(generation, text)
             return self._nudge_after_empty_reply(generation)
@@ -327,7 +324,7 @@ class RunLoop:
     async def _call_tools(
         self, generation: Generation, calls: list[ToolCallPart]
     ) -> RunOutcome | None:
-        expert_message = ExpertMessage(contents=_clean_contents(generation))
+        expert_message = ExpertMessage(contents=clean_contents(generation))
         tool_calls = [self._describe_call(call) for call in calls]
         usage = generation.usage
         base = self._base()
@@ -350,7 +347,7 @@ class RunLoop:
         results = await asyncio.gather(*(self._run_tool(call) for call in answered))
         if interactive:
             return self._stop_for_interactive(expert_message, interactive, list(results), usage)
-        tool_message = ToolMessage(contents=[_result_part(r) for r in results])
+        tool_message = ToolMessage(contents=[result_part(r) for r in results])
         step.tool_results = list(results)
         completion = next((r for r in results if r.tool_name == ATTEMPT_COMPLETION), None)
         if completion is not None and not completion.is_error and not self._has_open_todos():
@@ -424,7 +421,7 @@ class RunLoop:
             raise _StepFailed(
                 CheckpointError(name="SkillError", message=str(error), is_retryable=False)
             ) from error
-        return _to_result(call, skill_name, outcome)
+        return to_result(call, skill_name, outcome)
 
     async def _complete_after_attempt(
         self, expert_message: ExpertMessage, tool_message: ToolMessage, completion: ToolResult
@@ -434,12 +431,12 @@ class RunLoop:
         messages = [*self.checkpoint.messages, expert_message, tool_message]
         self.checkpoint = self.checkpoint.model_copy(update={"messages": messages})
         generation = await self._generate(messages, tools=False)
-        text = _text_of(generation)
+        text = text_of(generation)
         final = ExpertMessage(contents=[TextPart(text=text)])
         return self._complete(generation, text, [expert_message, tool_message, final])
 
     def _complete_with_text(self, generation: Generation, text: str) -> RunOutcome:
-        message = ExpertMessage(contents=_clean_contents(generation))
+        message = ExpertMessage(contents=clean_contents(generation))
         return self._complete(generation, text, [message], include_in_messages=True)
 
     def _complete(
@@ -563,48 +560,3 @@ class RunLoop:
             "expert_key": self.params.expert_key,
             "step_number": self._current_step() if step_number is None else step_number,
         }
-
-
-def _tool_calls_of(generation: Generation) -> list[ToolCallPart]:
-    return [part for part in generation.contents if isinstance(part, ToolCallPart)]
-
-
-def _text_of(generation: Generation) -> str:
-    return "".join(part.text for part in generation.contents if isinstance(part, TextPart))
-
-
-def _to_result(call: ToolCall, skill_name: str, outcome: ToolOutcome) -> ToolResult:
-    return ToolResult(
-        id=call.id,
-        skill_name=skill_name,
-        tool_name=call.tool_name,
-        result=[_scrubbed(part) for part in outcome.contents],
-        is_error=True if outcome.is_error else None,
-    )
-
-
-def _clean_contents(generation: Generation) -> list[ExpertContent]:
-    """The turn as it enters the history: text and arguments that are valid Unicode."""
-    cleaned: list[ExpertContent] = []
-    for part in generation.contents:
-        if isinstance(part, ToolCallPart) and part.args:
-            part = part.model_copy(update={"args": scrub(part.args)})
-        elif isinstance(part, TextPart):
-            part = part.model_copy(update={"text": scrub_text(part.text)})
-        cleaned.append(part)
-    return cleaned
-
-
-def _scrubbed(part: ResultContent) -> ResultContent:
-    if isinstance(part, TextPart) and (clean := scrub_text(part.text)) is not part.text:
-        return part.model_copy(update={"text": clean})
-    return part
-
-
-def _result_part(result: ToolResult) -> ToolResultPart:
-    return ToolResultPart(
-        tool_call_id=result.id,
-        tool_name=result.tool_name,
-        contents=list(result.result),
-        is_error=result.is_error,
-    )
