@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "support-report"
 sys.path.insert(0, str(REPO))
 
+from runtime.budget import StepBudget  # noqa: E402
 from runtime.checkpoint import Checkpoint  # noqa: E402
 from runtime.cli import main as perstack  # noqa: E402
 from runtime.eventbus import EventBus  # noqa: E402
@@ -46,7 +47,7 @@ from runtime.messages import (  # noqa: E402
 )
 from runtime.providers.script import parse_script  # noqa: E402
 from runtime.providers.scripted import ScriptedProvider  # noqa: E402
-from runtime.run import RunLoop, RunParams, StepCounter  # noqa: E402
+from runtime.run import RunLoop, RunParams  # noqa: E402
 from runtime.skills.builtin.skill import BuiltinSkill  # noqa: E402
 from runtime.skills.manager import SkillManager  # noqa: E402
 from runtime.storage import WorkspaceStore  # noqa: E402
@@ -150,6 +151,7 @@ async def step_overhead_ms(steps: int, history: int) -> tuple[float, float]:
 
         provider.stream = timed_stream  # type: ignore[method-assign]
         manager.call = timed_call  # type: ignore[method-assign]
+        budget = StepBudget(steps)
         loop = RunLoop(
             RunParams(
                 job_id="job",
@@ -158,7 +160,6 @@ async def step_overhead_ms(steps: int, history: int) -> tuple[float, float]:
                 expert_name="bench",
                 expert_version="1.0.0",
                 model="scripted",
-                max_steps=steps,
                 timeout_s=60,
                 retry=RetryPolicy(max_retries=0),
             ),
@@ -166,7 +167,7 @@ async def step_overhead_ms(steps: int, history: int) -> tuple[float, float]:
             skills=manager,
             emit=bus.emit,
             save_checkpoint=store.write_checkpoint,
-            steps=StepCounter(),
+            steps=budget,
         )
         checkpoint = Checkpoint(
             job_id="job",
@@ -177,7 +178,9 @@ async def step_overhead_ms(steps: int, history: int) -> tuple[float, float]:
             messages=_history(history),
         )
         began = time.perf_counter()
-        outcome = await loop.resume(checkpoint, [UserMessage(contents=[TextPart(text="go")])])
+        outcome = await loop.resume(
+            checkpoint, [UserMessage(contents=[TextPart(text="go")])], first_step=budget.take()
+        )
         wall = time.perf_counter() - began
         bus.close()
         assert outcome.status == "stoppedByExceededMaxSteps", outcome.status

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from runtime.budget import StepBudget
 from runtime.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -46,7 +47,7 @@ from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, 
 from runtime.prompt import build_instruction
 from runtime.providers.factory import ProviderChoice, build_provider, choose_provider
 from runtime.providers.provider import Provider
-from runtime.run import INTERRUPTED, RunLoop, RunOutcome, RunParams, StepCounter
+from runtime.run import INTERRUPTED, RunLoop, RunOutcome, RunParams
 from runtime.setting import (
     DEFAULT_PERSTACK_API_BASE_URL,
     DEFAULT_TEMPERATURE,
@@ -63,6 +64,11 @@ from runtime.storage import WorkspaceStore
 from runtime.version import RUNTIME_VERSION
 
 logger = logging.getLogger(__name__)
+
+# How deep delegations may nest (the coordinator is level 0). Real hierarchies are two or
+# three levels deep; every level keeps its own skills (MCP servers) running, and an Expert
+# that delegates to itself would otherwise nest until maxSteps.
+MAX_DELEGATION_DEPTH = 8
 
 _JOB_STATUS: dict[str, JobStatus] = {
     "completed": "completed",
@@ -172,11 +178,24 @@ class JobSession:
         if request.before_first_write is not None:
             request.before_first_write()
         job = self._open_job(job_id)
-        self.steps = StepCounter(self._last_step(job))
+        self.steps = StepBudget(self.limits.max_steps, self._last_step(job))
+        first_step = self.steps.take()
+        if first_step is None:
+            logger.warning(
+                "job %s has used all %d steps of its maxSteps: continue it with a higher "
+                "--max-steps (for example --max-steps %d)",
+                job_id,
+                self.limits.max_steps,
+                2 * self.limits.max_steps,
+            )
         outcome: RunOutcome | None = None
         try:
             outcome = await self.run_expert(
-                request.expert_key, request.query, resume=resume, job_id=job_id
+                request.expert_key,
+                request.query,
+                resume=resume,
+                job_id=job_id,
+                first_step=first_step,
             )
             return outcome
         finally:
@@ -191,10 +210,14 @@ class JobSession:
         query: str,
         *,
         job_id: str,
+        first_step: int | None,
         resume: _Resume | None = None,
         delegated_by: DelegatedBy | None = None,
+        depth: int = 0,
     ) -> RunOutcome:
-        """One Run of ``expert_key``: set up, loop, tear down."""
+        """One Run of ``expert_key`` at ``first_step`` (taken from the Job's steps; None
+        only when a continued Job has none left): set up, loop, tear down. ``depth``: how
+        many delegations deep it is."""
         expert = self.loaded.expert(expert_key)
         run_id = new_id()
         self.store.write_run_setting(self._run_setting(expert_key, query, job_id, run_id, resume))
@@ -221,8 +244,17 @@ class JobSession:
                 save_checkpoint=self.store.write_checkpoint,
                 steps=self.steps,
                 has_open_todos=lambda: _open_todos(skills),
-                delegate=self._delegate_for(skills, expert_key, expert.version),
+                delegate=self._delegate_for(skills, expert_key, expert.version, depth),
             )
+            if resume is not None and first_step is None:
+                # No step left: no generation, so no skill needs to start either.
+                return await loop.resume(
+                    resume.checkpoint,
+                    resume.messages,
+                    first_step=None,
+                    answers_pending_calls=resume.answers_pending_calls,
+                )
+            assert first_step is not None, "a new run always has a step (checked by the caller)"
             resumed = resume.checkpoint if resume else None
             try:
                 await manager.start_eager(_is_eager)
@@ -232,14 +264,16 @@ class JobSession:
                 return loop.stop_before_start(
                     CheckpointError(name="SkillError", message=str(error), is_retryable=False),
                     resumed,
+                    first_step=first_step,
                 )
             except asyncio.CancelledError:
-                loop.stop_before_start(INTERRUPTED, resumed)
+                loop.stop_before_start(INTERRUPTED, resumed, first_step=first_step)
                 raise
             if resume is not None:
                 return await loop.resume(
                     resume.checkpoint,
                     resume.messages,
+                    first_step=first_step,
                     answers_pending_calls=resume.answers_pending_calls,
                 )
             instruction = build_instruction(
@@ -248,13 +282,15 @@ class JobSession:
                 delegate_descriptions=delegates,
                 workspace_label=str(self.request.workspace),
             )
-            return await loop.start(instruction, query)
+            return await loop.start(instruction, query, first_step=first_step)
         finally:
             await manager.close()
 
     # --- delegation -------------------------------------------------------------------
 
-    def _delegate_for(self, skills: list[Skill], parent_key: str, parent_version: str) -> Any:
+    def _delegate_for(
+        self, skills: list[Skill], parent_key: str, parent_version: str, parent_depth: int
+    ) -> Any:
         experts = {s.tool_name: s.expert_key for s in skills if isinstance(s, DelegateSkill)}
         if not experts:
             return None
@@ -264,6 +300,13 @@ class JobSession:
             query = call.args.get("query")
             if not isinstance(query, str) or not query.strip():
                 return _result(call, expert_key, "A delegation needs a non-empty `query`.", True)
+            refusal = self._delegation_refused(expert_key, parent_depth + 1)
+            if refusal is not None:
+                return _result(call, expert_key, refusal, True)
+            # Taken before anything is awaited: delegates called in one turn cannot share it.
+            first_step = self.steps.take()
+            if first_step is None:
+                return _result(call, expert_key, self._no_step_left(expert_key), True)
             delegated_by = DelegatedBy(
                 expert=ExpertRef(key=parent_key, name=parent_key, version=parent_version),
                 tool_call_id=call.id,
@@ -272,7 +315,12 @@ class JobSession:
                 run_id=parent.run_id,
             )
             outcome = await self.run_expert(
-                expert_key, query, job_id=parent.job_id, delegated_by=delegated_by
+                expert_key,
+                query,
+                job_id=parent.job_id,
+                first_step=first_step,
+                delegated_by=delegated_by,
+                depth=parent_depth + 1,
             )
             if outcome.status == "completed":
                 return _result(call, expert_key, outcome.text or "", False)
@@ -280,6 +328,21 @@ class JobSession:
             return _result(call, expert_key, f"The Expert {expert_key!r} failed: {reason}", True)
 
         return delegate
+
+    def _delegation_refused(self, expert_key: str, depth: int) -> str | None:
+        if depth <= MAX_DELEGATION_DEPTH:
+            return None
+        return (
+            f"The Expert {expert_key!r} was not started: delegations may nest at most "
+            f"{MAX_DELEGATION_DEPTH} levels deep and this one would be level {depth}. "
+            "Do this part yourself, or answer with what you have."
+        )
+
+    def _no_step_left(self, expert_key: str) -> str:
+        return (
+            f"The Expert {expert_key!r} was not started: the job has used all "
+            f"{self.steps.max_steps} steps of its maxSteps, which count every Expert's steps."
+        )
 
     # --- continuing a job ----------------------------------------------------------------
 
@@ -452,7 +515,6 @@ class JobSession:
             expert_name=expert_key,
             expert_version=version,
             model=self.choice.model,
-            max_steps=self.limits.max_steps,
             timeout_s=self.limits.timeout_ms / 1000,
             retry=RetryPolicy.from_env(self.limits.max_retries),
             reasoning_budget=reasoning_budget_tokens(self.loaded),

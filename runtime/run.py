@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.budget import StepBudget
 from runtime.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -85,24 +86,12 @@ class RunParams:
     expert_name: str
     expert_version: str
     model: str
-    max_steps: int
     timeout_s: float
     retry: RetryPolicy
     reasoning_budget: int | None = None
     temperature: float | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
     delegated_by: DelegatedBy | None = None
-
-
-class StepCounter:
-    """Step numbers of a Job: continuous across its Runs, as maxSteps counts the whole Job."""
-
-    def __init__(self, last: int = 0) -> None:
-        self.last = last
-
-    def next(self) -> int:
-        self.last += 1
-        return self.last
 
 
 @dataclass
@@ -134,7 +123,7 @@ class RunLoop:
         skills: SkillManager,
         emit: Callable[[Event], None],
         save_checkpoint: Callable[[Checkpoint], None],
-        steps: StepCounter,
+        steps: StepBudget,
         has_open_todos: Callable[[], bool] = lambda: False,
         delegate: Delegate | None = None,
     ) -> None:
@@ -151,23 +140,26 @@ class RunLoop:
 
     # --- the loop ---------------------------------------------------------------------
 
-    def _initial_checkpoint(self) -> Checkpoint:
-        """The ``init`` checkpoint of a new run, at the Job's next step."""
+    def _initial_checkpoint(self, step_number: int) -> Checkpoint:
+        """The ``init`` checkpoint of a new run, at its first step."""
         p = self.params
         return Checkpoint(
             job_id=p.job_id,
             run_id=p.run_id,
             status="init",
-            step_number=self._steps.next(),
+            step_number=step_number,
             delegated_by=p.delegated_by,
             expert={"key": p.expert_key, "name": p.expert_name, "version": p.expert_version},
             context_window=CONTEXT_WINDOW_TOKENS,
             context_window_usage=0.0,
         )
 
-    async def start(self, instruction: InstructionMessage, query: str) -> RunOutcome:
-        """A fresh run: the instruction and the user's query, at the Job's next step."""
-        checkpoint = self._initial_checkpoint()
+    async def start(
+        self, instruction: InstructionMessage, query: str, *, first_step: int
+    ) -> RunOutcome:
+        """A fresh run: the instruction and the user's query, at ``first_step`` (a step the
+        caller took from the Job's budget)."""
+        checkpoint = self._initial_checkpoint(first_step)
         inputs: list[AnyMessage] = [instruction, UserMessage(contents=[TextPart(text=query)])]
         self.checkpoint = checkpoint
         self._emit(
@@ -185,20 +177,25 @@ class RunLoop:
         checkpoint: Checkpoint,
         new_messages: list[AnyMessage],
         *,
+        first_step: int | None,
         answers_pending_calls: bool = False,
     ) -> RunOutcome:
         """Go on from a checkpoint (--continue, --resume-from) in a new Run of the same Job.
 
         ``new_messages`` are added first: the next user message, or (with
         ``answers_pending_calls``) the tool message that completes the pending tool calls.
+        ``first_step`` None: the Job has used all its steps, so the run stops at once at
+        maxSteps, without a generation (a person's answer to pending calls is kept; a new
+        query, which nothing acted on, is not).
         """
+        kept = new_messages if first_step is not None or answers_pending_calls else []
         self.checkpoint = checkpoint.model_copy(
             update={
                 "id": new_id(),
                 "run_id": self.params.run_id,
-                "step_number": self._steps.next(),
+                "step_number": self._steps.last if first_step is None else first_step,
                 "status": "proceeding",
-                "messages": [*checkpoint.messages, *new_messages],
+                "messages": [*checkpoint.messages, *kept],
                 "error": None,
                 "pending_tool_calls": None,
                 "partial_tool_results": None,
@@ -215,12 +212,16 @@ class RunLoop:
             self._emit(
                 FinishAllToolCalls.model_validate({**self._base(), "newMessages": new_messages})
             )
+        if first_step is None:
+            return self._stop_at_max_steps(self.checkpoint, self._finish_step([]))
         return await self._loop(new_messages)
 
-    def stop_before_start(self, error: CheckpointError, resumed: Checkpoint | None) -> RunOutcome:
+    def stop_before_start(
+        self, error: CheckpointError, resumed: Checkpoint | None, *, first_step: int
+    ) -> RunOutcome:
         """End a run whose skills could not start: a start event, then a stop by error
         with a checkpoint (the resumed one's history, or none)."""
-        checkpoint = self._initial_checkpoint()
+        checkpoint = self._initial_checkpoint(first_step)
         if resumed is not None:
             checkpoint = checkpoint.model_copy(
                 update={"messages": list(resumed.messages), "usage": resumed.usage}
@@ -489,19 +490,11 @@ class RunLoop:
             update={"messages": [*self.checkpoint.messages, *new_messages], "retry_count": 0}
         )
         step = self._finish_step(new_messages)
-        if self._steps.last >= self.params.max_steps:
-            stopped = checkpoint.model_copy(update={"status": "stoppedByExceededMaxSteps"})
-            self._finalize(stopped)
-            self._emit(
-                StopRunByExceededMaxSteps.model_validate(
-                    {**self._base(), "checkpoint": stopped, "step": step}
-                )
-            )
-            return RunOutcome("stoppedByExceededMaxSteps", stopped, usage=stopped.usage)
+        next_step = self._steps.take()
+        if next_step is None:
+            return self._stop_at_max_steps(checkpoint, step)
         self._save(checkpoint)
-        self.checkpoint = checkpoint.model_copy(
-            update={"id": new_id(), "step_number": self._steps.next()}
-        )
+        self.checkpoint = checkpoint.model_copy(update={"id": new_id(), "step_number": next_step})
         self._emit(
             ContinueToNextStep.model_validate(
                 {
@@ -513,6 +506,17 @@ class RunLoop:
             )
         )
         return None
+
+    def _stop_at_max_steps(self, checkpoint: Checkpoint, step: Step) -> RunOutcome:
+        """Stop because the Job has used all its steps (any of its Runs may have used them)."""
+        stopped = checkpoint.model_copy(update={"status": "stoppedByExceededMaxSteps"})
+        self._finalize(stopped)
+        self._emit(
+            StopRunByExceededMaxSteps.model_validate(
+                {**self._base(), "checkpoint": stopped, "step": step}
+            )
+        )
+        return RunOutcome("stoppedByExceededMaxSteps", stopped, usage=stopped.usage)
 
     def _stop_by_error(self, error: CheckpointError) -> RunOutcome:
         """Stop with the last complete state: a half turn never lands in a checkpoint."""

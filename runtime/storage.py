@@ -149,10 +149,14 @@ class WorkspaceStore:
         folder = self.job_dir(job_id) / "checkpoints"
         if not folder.is_dir():
             return []
-        checkpoints = [
-            Checkpoint.model_validate_json(self._read(path)) for path in folder.glob("*.json")
+        read = [
+            (Checkpoint.model_validate_json(self._read(path)), _mtime_ns(path))
+            for path in folder.glob("*.json")
         ]
-        return sorted(checkpoints, key=lambda c: (c.step_number, c.status != "init"))
+        # Within a step, the checkpoint written last comes last (a continued Job with no
+        # step left stops at the step it had reached).
+        read.sort(key=lambda pair: (pair[0].step_number, pair[0].status != "init", pair[1]))
+        return [checkpoint for checkpoint, _ in read]
 
     def job_ids(self) -> list[str]:
         """The jobs of the workspace, the one changed last first."""
@@ -178,6 +182,13 @@ class WorkspaceStore:
             raise StorageError(f"{path} does not exist") from error
         except OSError as error:
             raise StorageError(f"cannot read {path}: {error.strerror}") from error
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _job_mtime(job_dir: Path) -> float:
