@@ -9,6 +9,10 @@ from runtime.checkpoint import Usage
 from runtime.events import STOP_EVENT_TYPES
 
 _USAGE_WIRE_NAMES = frozenset(f.alias or n for n, f in Usage.model_fields.items())
+# The events that carry one generation's usage. callDelegate and callInteractiveTool repeat
+# the usage of the callTools before them (same run and step), and count only without one.
+_GENERATION_EVENTS = frozenset({"callTools", "completeRun", "retry"})
+_CALL_EVENTS = frozenset({"callDelegate", "callInteractiveTool"})
 
 
 @dataclass
@@ -22,7 +26,8 @@ class Tally:
     error: str | None = None
     steps: int = 0
     events: int = 0
-    _usage_by_run: dict[str, dict[str, int]] = field(default_factory=dict)
+    _usage: Usage = field(default_factory=Usage)
+    _tool_steps: set[tuple[object, object]] = field(default_factory=set)
 
     def add(self, event: dict[str, Any]) -> None:
         self.events += 1
@@ -32,14 +37,23 @@ class Tally:
         step = event.get("stepNumber")
         if isinstance(step, int):
             self.steps = max(self.steps, step)
+        self._count_usage(kind, event)
         if kind in STOP_EVENT_TYPES:
             self._stopped(event)
 
+    def _count_usage(self, kind: object, event: dict[str, Any]) -> None:
+        where = (event.get("runId"), event.get("stepNumber"))
+        if kind == "callTools":
+            self._tool_steps.add(where)
+        if kind in _GENERATION_EVENTS or (kind in _CALL_EVENTS and where not in self._tool_steps):
+            usage = event.get("usage")
+            if isinstance(usage, dict):
+                self._usage += Usage.model_validate(
+                    {k: v for k, v in usage.items() if k in _USAGE_WIRE_NAMES}
+                )
+
     def _stopped(self, event: dict[str, Any]) -> None:
         checkpoint = event.get("checkpoint") or {}
-        run_id = event.get("runId")
-        if isinstance(run_id, str) and isinstance(checkpoint.get("usage"), dict):
-            self._usage_by_run[run_id] = checkpoint["usage"]
         if event.get("expertKey") != self.expert:
             return  # a delegate's stop: the coordinator carries on
         self.stop = event.get("type")
@@ -50,10 +64,6 @@ class Tally:
             self.error = f"{error.get('name')}: {error.get('message')}"
 
     def usage(self) -> Usage:
-        """Tokens of every run of the job (each run's last checkpoint), summed."""
-        total = Usage()
-        for usage in self._usage_by_run.values():
-            total += Usage.model_validate(
-                {k: v for k, v in usage.items() if k in _USAGE_WIRE_NAMES}
-            )
-        return total
+        """Tokens of every generation of the execution, delegates' included (a checkpoint's
+        usage is the job's running total, so summing checkpoints would count twice)."""
+        return self._usage

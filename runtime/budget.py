@@ -2,10 +2,12 @@
 
 Steps: ``maxSteps`` counts the whole Job. Step numbers are continuous across its Runs, and
 every generation happens at a step number taken here, so no Run, delegated or continued,
-ever generates past the limit.
+ever generates past the limit. Usage: see ``JobUsage``.
 """
 
 from __future__ import annotations
+
+from runtime.checkpoint import Usage
 
 
 class StepBudget:
@@ -28,3 +30,21 @@ class StepBudget:
             return None
         self.last += 1
         return self.last
+
+
+class JobUsage:
+    """The tokens the Job used, summed over every generation of every one of its Runs.
+
+    The rule, one for every place usage is reported: each generation's usage is added here
+    exactly once. A checkpoint carries this total as it was when the checkpoint was written
+    (cumulative across the whole Job, delegates included, as the reference's checkpoints
+    are), so the Job's latest checkpoint holds its usage; job.json holds the total when the
+    Job last stopped. A continued Job starts from what its files say it had used.
+    """
+
+    def __init__(self, start: Usage | None = None) -> None:
+        self.total = start or Usage()
+
+    def add(self, usage: Usage) -> Usage:
+        self.total = self.total + usage
+        return self.total

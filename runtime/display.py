@@ -118,9 +118,9 @@ class HumanDisplay:
         else:
             self._line("\n── answer")
             self._line(event.text)
-        usage = event.checkpoint.usage
+        usage = event.checkpoint.usage  # the Job's so far, every Run's (runtime.budget)
         self._line(
-            f"✔ {event.expert_key} completed at step {event.step_number} · tokens in "
+            f"✔ {event.expert_key} completed at step {event.step_number} · job tokens in "
             f"{usage.input_tokens} (cached {usage.cached_input_tokens}) out {usage.output_tokens}"
         )
         self._open_runs.discard(event.run_id)

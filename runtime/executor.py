@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from runtime.budget import StepBudget
+from runtime.budget import JobUsage, StepBudget
 from runtime.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -178,7 +178,9 @@ class JobSession:
         if request.before_first_write is not None:
             request.before_first_write()
         job = self._open_job(job_id)
-        self.steps = StepBudget(self.limits.max_steps, self._last_step(job))
+        last_step, used = self._progress(job)
+        self.steps = StepBudget(self.limits.max_steps, last_step)
+        self.usage = JobUsage(used)
         first_step = self.steps.take()
         if first_step is None:
             logger.warning(
@@ -243,6 +245,7 @@ class JobSession:
                 emit=self.bus.emit,
                 save_checkpoint=self.store.write_checkpoint,
                 steps=self.steps,
+                usage=self.usage,
                 has_open_todos=lambda: _open_todos(skills),
                 delegate=self._delegate_for(skills, expert_key, expert.version, depth),
             )
@@ -460,22 +463,25 @@ class JobSession:
         self.store.write_job(job)
         return job
 
-    def _last_step(self, job: Job) -> int:
-        """The job's last step: job.json says it once the job closed cleanly, its
-        checkpoints say it when the runtime was killed before that."""
+    def _progress(self, job: Job) -> tuple[int, Usage]:
+        """The job's last step and the tokens it used: job.json says them once the job
+        stopped cleanly, its checkpoints (each with the job's usage so far) when the
+        runtime was killed before that."""
         if not self.request.continue_job:
-            return job.total_steps
-        steps = [c.step_number for c in self.store.list_checkpoints(job.id)]
-        return max([job.total_steps, *steps])
+            return job.total_steps, job.usage
+        last, usage = job.total_steps, job.usage
+        for checkpoint in self.store.list_checkpoints(job.id):
+            last = max(last, checkpoint.step_number)
+            usage = _at_least(usage, checkpoint.usage)
+        return last, usage
 
     def _close_job(self, job: Job, outcome: RunOutcome | None) -> None:
         status: JobStatus = _JOB_STATUS[outcome.status] if outcome else "stoppedByError"
-        usage = self._job_usage(job)
         closed = job.model_copy(
             update={
                 "status": status,
                 "total_steps": max(job.total_steps, self.steps.last),
-                "usage": usage,
+                "usage": self.usage.total,
                 "finished_at": now_ms(),
             }
         )
@@ -483,20 +489,6 @@ class JobSession:
             self.store.write_job(closed)
         except StorageError:  # the run's own result matters more than the job summary
             logger.exception("could not update job.json of job %s", job.id)
-
-    def _job_usage(self, job: Job) -> Usage:
-        """Usage of every Run of the job: each Run's last checkpoint carries its total."""
-        last_by_run: dict[str, Checkpoint] = {}
-        try:
-            for checkpoint in self.store.list_checkpoints(job.id):
-                last_by_run[checkpoint.run_id] = checkpoint
-        except (StorageError, ValidationError):
-            logger.exception("could not sum the usage of job %s", job.id)
-            return job.usage
-        total = Usage()
-        for checkpoint in last_by_run.values():
-            total = total + checkpoint.usage
-        return total
 
     # --- settings and events -----------------------------------------------------------
 
@@ -624,6 +616,12 @@ def _result(call: ToolCall, expert_key: str, text: str, is_error: bool) -> ToolR
         result=[TextPart(text=text)],
         is_error=True if is_error else None,
     )
+
+
+def _at_least(usage: Usage, other: Usage) -> Usage:
+    """Each count the larger of the two (both are running totals of the same job)."""
+    mine, theirs = usage.model_dump(), other.model_dump()
+    return Usage.model_validate({key: max(value, theirs[key]) for key, value in mine.items()})
 
 
 def _is_eager(skill: Skill) -> bool:

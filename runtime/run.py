@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.budget import StepBudget
+from runtime.budget import JobUsage, StepBudget
 from runtime.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -100,6 +100,7 @@ class RunOutcome:
     checkpoint: Checkpoint
     text: str | None = None
     error: CheckpointError | None = None
+    # The Job's usage when the run ended (see runtime.budget.JobUsage).
     usage: Usage = field(default_factory=Usage)
 
 
@@ -124,11 +125,13 @@ class RunLoop:
         emit: Callable[[Event], None],
         save_checkpoint: Callable[[Checkpoint], None],
         steps: StepBudget,
+        usage: JobUsage | None = None,
         has_open_todos: Callable[[], bool] = lambda: False,
         delegate: Delegate | None = None,
     ) -> None:
         self.params = params
         self._steps = steps
+        self._usage = usage or JobUsage()
         self._delegate = delegate
         self._provider = provider
         self._skills = skills
@@ -150,6 +153,7 @@ class RunLoop:
             step_number=step_number,
             delegated_by=p.delegated_by,
             expert={"key": p.expert_key, "name": p.expert_name, "version": p.expert_version},
+            usage=self._usage.total,
             context_window=CONTEXT_WINDOW_TOKENS,
             context_window_usage=0.0,
         )
@@ -196,6 +200,7 @@ class RunLoop:
                 "step_number": self._steps.last if first_step is None else first_step,
                 "status": "proceeding",
                 "messages": [*checkpoint.messages, *kept],
+                "usage": self._usage.total,
                 "error": None,
                 "pending_tool_calls": None,
                 "partial_tool_results": None,
@@ -223,9 +228,7 @@ class RunLoop:
         with a checkpoint (the resumed one's history, or none)."""
         checkpoint = self._initial_checkpoint(first_step)
         if resumed is not None:
-            checkpoint = checkpoint.model_copy(
-                update={"messages": list(resumed.messages), "usage": resumed.usage}
-            )
+            checkpoint = checkpoint.model_copy(update={"messages": list(resumed.messages)})
         self.checkpoint = checkpoint
         self._emit(
             StartRun.model_validate(
@@ -311,7 +314,7 @@ class RunLoop:
 
     def _add_usage(self, usage: Usage) -> None:
         assert self.checkpoint is not None and self._step is not None
-        total = self.checkpoint.usage + usage
+        total = self._usage.add(usage)
         self.checkpoint = self.checkpoint.model_copy(
             update={
                 "usage": total,
@@ -394,7 +397,7 @@ class RunLoop:
         step = self._finish_step([expert_message])
         step.tool_results = partial
         step.pending_tool_calls = pending
-        self._finalize(checkpoint)
+        checkpoint = self._finalize(checkpoint)
         self._emit(
             StopRunByInteractiveTool.model_validate(
                 {**self._base(), "checkpoint": checkpoint, "step": step}
@@ -454,7 +457,7 @@ class RunLoop:
             update={"status": "completed", "messages": [*self.checkpoint.messages, *extra]}
         )
         step = self._finish_step(new_messages)
-        self._finalize(checkpoint)
+        checkpoint = self._finalize(checkpoint)
         self._emit(
             CompleteRun.model_validate(
                 {
@@ -487,7 +490,11 @@ class RunLoop:
         maxSteps."""
         assert self.checkpoint is not None
         checkpoint = self.checkpoint.model_copy(
-            update={"messages": [*self.checkpoint.messages, *new_messages], "retry_count": 0}
+            update={
+                "messages": [*self.checkpoint.messages, *new_messages],
+                "retry_count": 0,
+                "usage": self._usage.total,  # with what delegates used during the step
+            }
         )
         step = self._finish_step(new_messages)
         next_step = self._steps.take()
@@ -509,8 +516,9 @@ class RunLoop:
 
     def _stop_at_max_steps(self, checkpoint: Checkpoint, step: Step) -> RunOutcome:
         """Stop because the Job has used all its steps (any of its Runs may have used them)."""
-        stopped = checkpoint.model_copy(update={"status": "stoppedByExceededMaxSteps"})
-        self._finalize(stopped)
+        stopped = self._finalize(
+            checkpoint.model_copy(update={"status": "stoppedByExceededMaxSteps"})
+        )
         self._emit(
             StopRunByExceededMaxSteps.model_validate(
                 {**self._base(), "checkpoint": stopped, "step": step}
@@ -528,7 +536,7 @@ class RunLoop:
             update={"status": "stoppedByError", "error": error, "pending_tool_calls": pending}
         )
         step = self._finish_step([])
-        self._finalize(checkpoint)
+        checkpoint = self._finalize(checkpoint)
         self._emit(
             StopRunByError.model_validate(
                 {**self._base(), "checkpoint": checkpoint, "step": step, "error": error}
@@ -539,9 +547,11 @@ class RunLoop:
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _finalize(self, checkpoint: Checkpoint) -> None:
-        self.checkpoint = checkpoint
-        self._save(checkpoint)
+    def _finalize(self, checkpoint: Checkpoint) -> Checkpoint:
+        """Save the run's last checkpoint, with the Job's usage as it is now."""
+        self.checkpoint = checkpoint.model_copy(update={"usage": self._usage.total})
+        self._save(self.checkpoint)
+        return self.checkpoint
 
     def _require_step(self) -> Step:
         assert self._step is not None

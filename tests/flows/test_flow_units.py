@@ -59,15 +59,26 @@ def test_a_stop_by_error_names_the_error():
     assert describe(event) == (logging.WARNING, "step 3: stopRunByError: APIError: boom")
 
 
-def test_the_tally_sums_every_runs_usage_and_keeps_the_coordinators_answer():
+def _generation(kind: str, run: str, step: int, tokens: int) -> dict[str, object]:
+    usage = {"inputTokens": tokens, "totalTokens": tokens}
+    return {"type": kind, "jobId": "j", "runId": run, "stepNumber": step, "usage": usage}
+
+
+def test_the_tally_sums_every_generations_usage_and_keeps_the_coordinators_answer():
     tally = Tally("lead")
     tally.add({"type": "startRun", "jobId": "j", "runId": "r1", "stepNumber": 1})
-    tally.add(_stop("completeRun", "helper", "r2", 10, text="helper's answer"))
-    tally.add(_stop("completeRun", "lead", "r1", 5, text="lead's answer"))
+    tally.add(_generation("callTools", "r1", 1, 4))
+    tally.add(_generation("callDelegate", "r1", 1, 4))  # the same generation as callTools
+    tally.add(_generation("callTools", "r2", 2, 6))
+    tally.add(_stop("completeRun", "helper", "r2", 10, text="helper's answer", usage={}))
+    tally.add(_generation("retry", "r1", 3, 1))
+    # completeRun's usage is its generation's; its checkpoint's, the job's running total.
+    last = {"inputTokens": 3, "totalTokens": 3}
+    tally.add(_stop("completeRun", "lead", "r1", 15, text="lead's answer", usage=last))
 
     assert tally.job_id == "j"
     assert tally.final_text == "lead's answer" and tally.stop == "completeRun"
-    assert tally.usage() == Usage(input_tokens=15, total_tokens=15)
+    assert tally.usage() == Usage(input_tokens=14, total_tokens=14)
 
 
 def test_small_queries_travel_inline_and_large_ones_as_a_file(tmp_path):

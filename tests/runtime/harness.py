@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.checkpoint import Usage
 from runtime.cli import main
 from runtime.events import Event, parse_event
 
@@ -29,6 +30,15 @@ class Result:
 
     def of(self, event_type: str) -> list[Any]:
         return [e for e in self.events if e.type == event_type]
+
+    def generation_usage(self) -> Usage:
+        """The sum over every generation: callTools, completeRun and retry each carry one
+        generation's usage (callDelegate and callInteractiveTool repeat callTools')."""
+        total = Usage()
+        for event in self.events:
+            if event.type in ("callTools", "completeRun", "retry"):
+                total = total + event.usage  # type: ignore[union-attr]
+        return total
 
 
 @dataclass

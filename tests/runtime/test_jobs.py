@@ -56,7 +56,8 @@ def test_a_two_level_delegation_runs_three_experts_in_one_job(team: Project) -> 
     assert helper_checkpoints[0].delegated_by.expert.key == "lead"  # type: ignore[union-attr]
     job = job_of(team)
     assert job.status == "completed" and job.total_steps == 5
-    assert job.usage.total_tokens == sum(c.checkpoint.usage.total_tokens for c in completes)
+    assert job.usage == result.generation_usage()
+    assert completes[-1].checkpoint.usage == job.usage  # the job's running total
 
 
 def test_two_delegates_called_in_one_turn_run_concurrently(team: Project) -> None:

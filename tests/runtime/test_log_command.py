@@ -349,7 +349,7 @@ def test_summary_gives_status_runs_steps_tokens_duration_and_final_text(team: Pr
     assert "Events:" not in shown.lines
     assert "  Status: completed" in shown.lines and "  Steps: 5" in shown.lines
     assert "  Runs: 3" in shown.lines
-    total = sum(c.checkpoint.usage.total_tokens for c in result.of("completeRun"))
+    total = result.generation_usage().total_tokens
     assert f"{total} total" in text
     assert "  Duration: " in text
     assert "  Final text: The helper says 2 + 3 = 5." in shown.lines
