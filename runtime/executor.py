@@ -56,6 +56,7 @@ from runtime.setting import (
     RunInput,
     RunSetting,
 )
+from runtime.signals import finish_even_if_cancelled
 from runtime.skills.delegates import DelegateSkill, result_skill_name
 from runtime.skills.factory import SkillContext, build_skills, check_skills
 from runtime.skills.manager import SkillManager
@@ -202,7 +203,7 @@ class JobSession:
             return outcome
         finally:
             if self._provider is not None:
-                await self._provider.aclose()
+                await finish_even_if_cancelled(self._provider.aclose())
             self.bus.close()
             self._close_job(job, outcome)
 
@@ -287,7 +288,7 @@ class JobSession:
             )
             return await loop.start(instruction, query, first_step=first_step)
         finally:
-            await manager.close()
+            await finish_even_if_cancelled(manager.close())
 
     # --- delegation -------------------------------------------------------------------
 

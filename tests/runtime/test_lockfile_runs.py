@@ -4,6 +4,7 @@ and MCP failures ending the run with stopRunByError and a checkpoint, no server 
 import contextlib
 import io
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,8 @@ import pytest
 
 from runtime.checkpoint import Checkpoint
 from runtime.cli import main
-from tests.fakes.mcp_helpers import processes_with
+from runtime.skills.mcp.process import group_members
+from tests.fakes.mcp_helpers import WRAPPER, processes_with
 from tests.runtime.harness import REPO, Project, make_project
 from tests.runtime.test_lockfile import fake_skill_toml
 
@@ -217,6 +219,60 @@ def test_sigterm_during_a_call_leaves_no_server_process(tmp_path: Path) -> None:
     assert process.returncode == 128 + signal.SIGTERM
     assert "stopRunByError" in rest
     assert no_server_left(project)
+
+
+STUBBORN_TOML = """
+[experts."worker"]
+instruction = "Use the tools."
+[experts."worker".skills."@perstack/base"]
+type = "mcpStdioSkill"
+command = "builtin"
+[experts."worker".skills."stubborn"]
+type = "mcpStdioSkill"
+command = "sh"
+args = {args}
+lazyInit = false
+"""
+
+
+@pytest.mark.parametrize(
+    ("signalled_after", "signals"),
+    [
+        # A supervisor repeating SIGTERM, or a person pressing Ctrl-C again.
+        ("callTools", (signal.SIGTERM, signal.SIGTERM, signal.SIGINT)),
+        # The run has completed; the signal comes while the servers are being stopped.
+        ("completeRun", (signal.SIGTERM,)),
+    ],
+)
+def test_signals_during_shutdown_do_not_cut_short_stopping_the_servers(
+    tmp_path: Path, signalled_after: str, signals: tuple[signal.Signals, ...]
+) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
+    server = [str(WRAPPER), sys.executable, "ignore-sigterm", marker]  # keeps a sleep too
+    project = make_project(tmp_path, STUBBORN_TOML.format(args=json.dumps(server)))
+    sleep = {"command": "sleep", "args": ["30"], "env": {}, "cwd": ".", "stdout": True}
+    exec_call = {"name": "exec", "input": {**sleep, "stderr": True}}
+    turns = [{"tool_use": [exec_call]}] if signalled_after == "callTools" else []
+    process = project.spawn(project.args("worker", "wait", project.script([*turns, DONE])))
+    assert process.stdout is not None
+    for line in process.stdout:
+        if json.loads(line)["type"] == signalled_after:
+            break
+    groups = {os.getpgid(pid) for pid in processes_with(marker)}
+    assert groups
+    try:
+        for signum in signals:
+            process.send_signal(signum)
+            time.sleep(0.3)
+        rest, _ = process.communicate(timeout=30)
+        assert process.returncode == 128 + signal.SIGTERM
+        disconnected = [json.loads(line) for line in rest.splitlines() if "skillDisconn" in line]
+        assert "stubborn" in {event["skillName"] for event in disconnected}
+        assert all(group_members(pgid) == [] for pgid in groups)
+    finally:
+        for pgid in groups:  # what a failing run left: this test's own processes
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
 
 
 def test_the_example_installs_then_runs_frozen_with_the_time_server_started_lazily(
