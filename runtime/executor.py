@@ -41,7 +41,7 @@ from runtime.eventfiles import EventFileWriter
 from runtime.events import InitializeRuntime, InteractiveToolCallInput
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
-from runtime.jobs import has_job_file, read_or_derive_job
+from runtime.jobs import read_or_derive_job
 from runtime.lockfile import lock_for_run
 from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, UserMessage
 from runtime.prompt import build_instruction
@@ -437,7 +437,7 @@ class JobSession:
 
     def _open_job(self, job_id: str) -> Job:
         previous: Job | None = None
-        if has_job_file(self.store, job_id):
+        if self.store.has_job(job_id):
             try:
                 previous = self.store.read_job(job_id)
             except (StorageError, ValidationError) as error:

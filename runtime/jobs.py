@@ -31,7 +31,7 @@ _STATUS_BY_CHECKPOINT: dict[str, JobStatus] = {
 
 
 def has_job_file(store: WorkspaceStore, job_id: str) -> bool:
-    return (store.job_dir(job_id) / "job.json").is_file()
+    return store.has_job(job_id)
 
 
 def read_or_derive_job(store: WorkspaceStore, job_id: str) -> Job:

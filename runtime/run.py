@@ -27,7 +27,7 @@ from runtime.checkpoint import (
     ToolResult,
     Usage,
 )
-from runtime.errors import SkillError
+from runtime.errors import SkillError, StorageError
 from runtime.events import (
     AttemptCompletion,
     CallDelegate,
@@ -247,6 +247,10 @@ class RunLoop:
                 step_inputs = []
         except _StepFailed as failure:
             return self._stop_by_error(failure.error)
+        except StorageError as error:  # a checkpoint that cannot be written: stop there
+            return self._stop_by_error(
+                CheckpointError(name="StorageError", message=str(error), is_retryable=False)
+            )
         except asyncio.CancelledError:
             self._stop_by_error(INTERRUPTED)
             raise
@@ -550,7 +554,10 @@ class RunLoop:
     def _finalize(self, checkpoint: Checkpoint) -> Checkpoint:
         """Save the run's last checkpoint, with the Job's usage as it is now."""
         self.checkpoint = checkpoint.model_copy(update={"usage": self._usage.total})
-        self._save(self.checkpoint)
+        try:
+            self._save(self.checkpoint)
+        except StorageError as error:  # the stop event still says how the run ended
+            logger.error("the run's last checkpoint could not be written: %s", error)
         return self.checkpoint
 
     def _require_step(self) -> Step:

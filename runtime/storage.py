@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import re
 from pathlib import Path
 
 from runtime.checkpoint import Checkpoint, Job
 from runtime.errors import StorageError
-from runtime.ids import new_id
+from runtime.safefiles import FolderTree
 from runtime.setting import RunSetting
 
 logger = logging.getLogger(__name__)
 
 RUNTIME_DIR_NAME = "perstack"
-# Bounds the search for a free event file name; more than this many same-millisecond,
-# same-type events in one step would mean something is badly wrong.
-MAX_EVENT_NAME_SUFFIX = 10_000
+JOB_FILE = "job.json"
 
 
 # Job, run and checkpoint ids become folder and file names: nothing that could leave the
@@ -46,66 +43,15 @@ def check_id(kind: str, value: str) -> str:
     return value
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{new_id()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {error.strerror}") from error
-
-
-def _write_new(folder: Path, stem: str, data: bytes) -> Path:
-    """Write ``stem.json`` in ``folder`` without ever replacing an existing file."""
-    tmp = folder / f".{stem}.{new_id()}.tmp"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        for suffix in range(MAX_EVENT_NAME_SUFFIX):
-            target = folder / (f"{stem}.json" if suffix == 0 else f"{stem}-{suffix}.json")
-            try:
-                os.link(tmp, target)
-                return target
-            except FileExistsError:
-                continue
-        raise StorageError(f"no free file name for {stem} in {folder}")
-    except OSError as error:
-        raise StorageError(f"cannot write {stem} in {folder}: {error.strerror}") from error
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class WorkspaceStore:
-    """Jobs, checkpoints, run settings and event files under ``{workspace}/perstack``."""
+    """Jobs, checkpoints, run settings and event files under ``{workspace}/perstack``,
+    read and written through ``runtime.safefiles`` (no link followed, nothing but regular
+    files read)."""
 
     def __init__(self, workspace: Path) -> None:
         self.workspace = workspace
         self.jobs_dir = workspace / RUNTIME_DIR_NAME / "jobs"
-        self._made: set[Path] = set()
-
-    def _folder(self, path: Path) -> Path:
-        if path not in self._made:
-            self._refuse_links(path)
-            try:
-                path.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise StorageError(f"cannot create {path}: {error.strerror}") from error
-            self._made.add(path)
-        return path
-
-    def _refuse_links(self, path: Path) -> None:
-        """The runtime's folders are real folders inside the workspace: a link planted in
-        their place (by a tool, say) would send checkpoints elsewhere."""
-        current = self.workspace
-        for part in path.relative_to(self.workspace).parts:
-            current = current / part
-            if current.is_symlink():
-                raise StorageError(
-                    f"{current} is a symbolic link; the runtime's folder must be a real "
-                    "folder inside the workspace: remove the link"
-                )
+        self._tree = FolderTree(workspace)
 
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / check_id("job id", job_id)
@@ -113,46 +59,52 @@ class WorkspaceStore:
     def run_dir(self, job_id: str, run_id: str) -> Path:
         return self.job_dir(job_id) / "runs" / check_id("run id", run_id)
 
+    @staticmethod
+    def _job_parts(job_id: str, *more: str) -> tuple[str, ...]:
+        return (RUNTIME_DIR_NAME, "jobs", check_id("job id", job_id), *more)
+
     # --- writing ----------------------------------------------------------------------
 
     def write_job(self, job: Job) -> None:
-        folder = self._folder(self.job_dir(job.id))
-        _write_atomic(folder / "job.json", job.to_json().encode())
+        self._tree.write_atomic(self._job_parts(job.id), JOB_FILE, job.to_json().encode())
 
     def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        folder = self._folder(self.job_dir(checkpoint.job_id) / "checkpoints")
         name = check_id("checkpoint id", checkpoint.id)
-        _write_atomic(folder / f"{name}.json", checkpoint.to_json().encode())
+        parts = self._job_parts(checkpoint.job_id, "checkpoints")
+        self._tree.write_atomic(parts, f"{name}.json", checkpoint.to_json().encode())
 
     def write_run_setting(self, setting: RunSetting) -> None:
-        folder = self._folder(self.run_dir(setting.job_id, setting.run_id))
-        _write_atomic(folder / "run-setting.json", setting.to_json().encode())
+        parts = self._job_parts(setting.job_id, "runs", check_id("run id", setting.run_id))
+        self._tree.write_atomic(parts, "run-setting.json", setting.to_json().encode())
 
     def write_event(
         self, job_id: str, run_id: str, timestamp: int, step: int, event_type: str, data: bytes
     ) -> Path:
-        folder = self._folder(self.run_dir(job_id, run_id))
-        return _write_new(folder, f"event-{timestamp}-{step}-{event_type}", data)
+        parts = self._job_parts(job_id, "runs", check_id("run id", run_id))
+        return self._tree.write_new(parts, f"event-{timestamp}-{step}-{event_type}", data)
 
     # --- reading ----------------------------------------------------------------------
 
+    def has_job(self, job_id: str) -> bool:
+        return self._tree.exists(self._job_parts(job_id), JOB_FILE)
+
     def read_job(self, job_id: str) -> Job:
-        return Job.model_validate_json(self._read(self.job_dir(job_id) / "job.json"))
+        data, _ = self._tree.read(self._job_parts(job_id), JOB_FILE)
+        return Job.model_validate_json(data)
 
     def read_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint:
         name = check_id("checkpoint id", checkpoint_id)
-        path = self.job_dir(job_id) / "checkpoints" / f"{name}.json"
-        return Checkpoint.model_validate_json(self._read(path))
+        data, _ = self._tree.read(self._job_parts(job_id, "checkpoints"), f"{name}.json")
+        return Checkpoint.model_validate_json(data)
 
     def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
         """All checkpoints of a job, oldest step first."""
-        folder = self.job_dir(job_id) / "checkpoints"
-        if not folder.is_dir():
-            return []
-        read = [
-            (Checkpoint.model_validate_json(self._read(path)), _mtime_ns(path))
-            for path in folder.glob("*.json")
-        ]
+        parts = self._job_parts(job_id, "checkpoints")
+        read = []
+        for name in self._tree.names(parts):
+            if name.endswith(".json") and not name.startswith("."):
+                data, mtime_ns = self._tree.read(parts, name)
+                read.append((Checkpoint.model_validate_json(data), mtime_ns))
         # Within a step, the checkpoint written last comes last (a continued Job with no
         # step left stops at the step it had reached).
         read.sort(key=lambda pair: (pair[0].step_number, pair[0].status != "init", pair[1]))
@@ -167,28 +119,8 @@ class WorkspaceStore:
 
     def latest_job_id(self) -> str | None:
         """The job whose folder changed last (what ``--continue`` picks)."""
-        if not self.jobs_dir.is_dir():
-            return None
-        jobs = [p for p in self.jobs_dir.iterdir() if p.is_dir()]
-        if not jobs:
-            return None
-        return max(jobs, key=lambda p: _job_mtime(p)).name
-
-    @staticmethod
-    def _read(path: Path) -> bytes:
-        try:
-            return path.read_bytes()
-        except FileNotFoundError as error:
-            raise StorageError(f"{path} does not exist") from error
-        except OSError as error:
-            raise StorageError(f"cannot read {path}: {error.strerror}") from error
-
-
-def _mtime_ns(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return 0
+        jobs = self.job_ids()
+        return jobs[0] if jobs else None
 
 
 def _job_mtime(job_dir: Path) -> float:

@@ -20,8 +20,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from runtime.checkpoint import Checkpoint, CheckpointError, DelegatedBy, ExpertRef, Usage
+from runtime.errors import StorageError
 from runtime.events import BaseEvent, Event, RunEvent, UnknownEventTypeError, parse_event
 from runtime.log.errors import UnreadableFileError
+from runtime.safefiles import read_regular
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +80,8 @@ def read_json(path: Path) -> Any:
     The reference overwrites an event file when two events share millisecond, step and
     type; a shorter second event leaves the first one's tail behind, which is ignored."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_regular(path)[0].decode("utf-8")
+    except (StorageError, UnicodeDecodeError) as error:
         logger.warning("cannot read %s: %s", path, error)
         return None
     try:
@@ -231,9 +233,9 @@ class LoggedCheckpoint:
     def from_file(cls, path: Path) -> LoggedCheckpoint:
         """The checkpoint's head; UnreadableFileError saying why when there is none."""
         try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise UnreadableFileError(str(path), f"cannot read it: {error.strerror}") from None
+            raw = read_regular(path)[0]
+        except StorageError as error:  # missing, a FIFO, a folder…: never blocks
+            raise UnreadableFileError(str(path), str(error)) from None
         try:
             return cls(path, CheckpointHead.model_validate_json(raw))
         except ValidationError:
