@@ -26,6 +26,14 @@ STOPPED_STATUSES: frozenset[str] = frozenset(
 JobStatus = Literal[
     "running", "completed", "stoppedByMaxSteps", "stoppedByInteractiveTool", "stoppedByError"
 ]
+# The Job's status when its coordinator's Run ended with a checkpoint of this status.
+JOB_STATUS: dict[str, JobStatus] = {
+    "completed": "completed",
+    "stoppedByExceededMaxSteps": "stoppedByMaxSteps",
+    "stoppedByInteractiveTool": "stoppedByInteractiveTool",
+    "stoppedByError": "stoppedByError",
+    "stoppedByDelegate": "running",
+}
 
 
 class Usage(WireModel):

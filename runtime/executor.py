@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import ValidationError
-
 from runtime.budget import JobUsage, StepBudget
 from runtime.checkpoint import (
+    JOB_STATUS,
     Checkpoint,
     CheckpointError,
     DelegatedBy,
@@ -38,15 +37,16 @@ from runtime.config import (
 from runtime.errors import ConfigError, SkillError, StorageError
 from runtime.eventbus import EventBus, Listener
 from runtime.eventfiles import EventFileWriter
-from runtime.events import InitializeRuntime, InteractiveToolCallInput
+from runtime.events import InitializeRuntime
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
-from runtime.jobs import read_or_derive_job
+from runtime.jobs import derived_job
 from runtime.lockfile import lock_for_run
-from runtime.messages import AnyMessage, TextPart, ToolMessage, ToolResultPart, UserMessage
+from runtime.messages import TextPart
 from runtime.prompt import build_instruction
 from runtime.providers.factory import ProviderChoice, build_provider, choose_provider
 from runtime.providers.provider import Provider
+from runtime.resume import Resume, ResumeRequest, resume_point
 from runtime.run import INTERRUPTED, RunLoop, RunOutcome, RunParams
 from runtime.setting import (
     DEFAULT_PERSTACK_API_BASE_URL,
@@ -61,7 +61,7 @@ from runtime.skills.delegates import DelegateSkill, result_skill_name
 from runtime.skills.factory import SkillContext, build_skills, check_skills
 from runtime.skills.manager import SkillManager
 from runtime.skills.skill import Skill
-from runtime.storage import WorkspaceStore
+from runtime.storage import CheckpointScan, WorkspaceStore
 from runtime.version import RUNTIME_VERSION
 
 logger = logging.getLogger(__name__)
@@ -70,14 +70,6 @@ logger = logging.getLogger(__name__)
 # three levels deep; every level keeps its own skills (MCP servers) running, and an Expert
 # that delegates to itself would otherwise nest until maxSteps.
 MAX_DELEGATION_DEPTH = 8
-
-_JOB_STATUS: dict[str, JobStatus] = {
-    "completed": "completed",
-    "stoppedByExceededMaxSteps": "stoppedByMaxSteps",
-    "stoppedByInteractiveTool": "stoppedByInteractiveTool",
-    "stoppedByError": "stoppedByError",
-    "stoppedByDelegate": "running",
-}
 
 
 @dataclass
@@ -136,14 +128,6 @@ def reasoning_budget_tokens(loaded: LoadedConfig) -> int | None:
     return REASONING_BUDGET_TOKENS[budget]
 
 
-@dataclass
-class _Resume:
-    checkpoint: Checkpoint
-    messages: list[AnyMessage]
-    answers_pending_calls: bool
-    interactive: InteractiveToolCallInput | None = None
-
-
 class JobSession:
     """One invocation of the runtime: a Job's coordinator Run and its delegations."""
 
@@ -174,12 +158,16 @@ class JobSession:
         self.loaded.expert(request.expert_key)
         check_skills(self.loaded, request.expert_key)
         self.provider  # noqa: B018 - building it checks its configuration
-        resume = self._resume_point() if request.continue_job else None
         job_id = request.continue_job or request.job_id or new_id()
+        scan = self.store.scan_checkpoints(job_id) if request.continue_job else CheckpointScan()
+        previous = self._previous_job(job_id, scan)
+        resume: Resume | None = None
+        if previous is not None:
+            resume = resume_point(self.store, scan, self._resume_request(previous))
         if request.before_first_write is not None:
             request.before_first_write()
-        job = self._open_job(job_id)
-        last_step, used = self._progress(job)
+        job = self._open_job(job_id, previous)
+        last_step, used = _progress(job, scan)
         self.steps = StepBudget(self.limits.max_steps, last_step)
         self.usage = JobUsage(used)
         first_step = self.steps.take()
@@ -214,7 +202,7 @@ class JobSession:
         *,
         job_id: str,
         first_step: int | None,
-        resume: _Resume | None = None,
+        resume: Resume | None = None,
         delegated_by: DelegatedBy | None = None,
         depth: int = 0,
     ) -> RunOutcome:
@@ -348,108 +336,40 @@ class JobSession:
             f"{self.steps.max_steps} steps of its maxSteps, which count every Expert's steps."
         )
 
-    # --- continuing a job ----------------------------------------------------------------
-
-    def _resume_point(self) -> _Resume:
-        request = self.request
-        assert request.continue_job is not None
-        job_id = request.continue_job
-        checkpoint = self._checkpoint_to_resume(job_id)
-        if checkpoint.expert.key != request.expert_key:
-            raise ConfigError(
-                f"job {job_id} was run by Expert {checkpoint.expert.key!r}, not "
-                f"{request.expert_key!r}; continue it with that Expert"
-            )
-        waiting = checkpoint.status == "stoppedByInteractiveTool"
-        if not request.interactive_answer and waiting:
-            names = ", ".join(c.tool_name for c in checkpoint.pending_tool_calls or [])
-            raise ConfigError(
-                f"job {job_id} is waiting for an answer to {names}; pass -i to give the query "
-                "as that answer"
-            )
-        if not request.interactive_answer:
-            return _Resume(
-                checkpoint,
-                [UserMessage(contents=[TextPart(text=request.query)])],
-                answers_pending_calls=False,
-            )
-        pending = checkpoint.pending_tool_calls or []
-        if checkpoint.status != "stoppedByInteractiveTool" or not pending:
-            raise ConfigError(
-                f"checkpoint {checkpoint.id} of job {job_id} is not waiting for an interactive "
-                f"answer (status {checkpoint.status}); drop -i to continue with a new query"
-            )
-        answered = {r.id: r for r in checkpoint.partial_tool_results or []}
-        parts = []
-        for call in checkpoint.messages[-1].contents if checkpoint.messages else []:
-            call_id = getattr(call, "tool_call_id", None)
-            if call_id is None:
-                continue
-            if call_id in answered:
-                r = answered[call_id]
-                parts.append(
-                    ToolResultPart(
-                        tool_call_id=r.id,
-                        tool_name=r.tool_name,
-                        contents=list(r.result),
-                        is_error=r.is_error,
-                    )
-                )
-            else:
-                tool_name = getattr(call, "tool_name", "")
-                parts.append(
-                    ToolResultPart(
-                        tool_call_id=call_id,
-                        tool_name=tool_name,
-                        contents=[TextPart(text=request.query)],
-                    )
-                )
-        first = pending[0]
-        return _Resume(
-            checkpoint,
-            [ToolMessage(contents=parts)],
-            answers_pending_calls=True,
-            interactive=InteractiveToolCallInput(
-                tool_call_id=first.id,
-                tool_name=first.tool_name,
-                skill_name=first.skill_name,
-                text=request.query,
-            ),
-        )
-
-    def _checkpoint_to_resume(self, job_id: str) -> Checkpoint:
-        if self.request.resume_from:
-            return self.store.read_checkpoint(job_id, self.request.resume_from)
-        job = read_or_derive_job(self.store, job_id)
-        coordinator = [
-            c
-            for c in self.store.list_checkpoints(job_id)
-            if c.delegated_by is None and c.expert.key == job.coordinator_expert_key
-        ]
-        if not coordinator:
-            raise ConfigError(
-                f"job {job_id} has no checkpoint of its coordinator to continue (it stopped "
-                "before its first step ended); start a new job instead"
-            )
-        return coordinator[-1]
-
     # --- the job's files -------------------------------------------------------------------
 
-    def _open_job(self, job_id: str) -> Job:
-        previous: Job | None = None
-        if self.store.has_job(job_id):
-            try:
-                previous = self.store.read_job(job_id)
-            except (StorageError, ValidationError) as error:
-                raise ConfigError(f"job {job_id}: job.json cannot be read: {error}") from error
-        elif self.request.continue_job:
+    def _previous_job(self, job_id: str, scan: CheckpointScan) -> Job | None:
+        """The job continued (None for a new one); ConfigError when it cannot be."""
+        exists = self.store.has_job(job_id)
+        if not self.request.continue_job:
+            if exists:
+                raise ConfigError(
+                    f"job {job_id} already exists in {self.store.jobs_dir}; continue it with "
+                    "--continue-job, or choose a new --job-id"
+                )
+            return None
+        if not exists:
             # A job the reference started has no job.json: its checkpoints tell.
-            previous = read_or_derive_job(self.store, job_id)
-        if previous is not None and not self.request.continue_job:
+            return derived_job(self.store, job_id, scan.checkpoints)
+        try:
+            return self.store.read_job(job_id)
+        except StorageError as error:
             raise ConfigError(
-                f"job {job_id} already exists in {self.store.jobs_dir}; continue it with "
-                "--continue-job, or choose a new --job-id"
-            )
+                f"{error}; restore the file, or start a new job (perstack log --job {job_id} "
+                "still shows this one)"
+            ) from error
+
+    def _resume_request(self, job: Job) -> ResumeRequest:
+        request = self.request
+        return ResumeRequest(
+            job=job,
+            expert_key=request.expert_key,
+            query=request.query,
+            resume_from=request.resume_from,
+            interactive_answer=request.interactive_answer,
+        )
+
+    def _open_job(self, job_id: str, previous: Job | None) -> Job:
         job = Job(
             id=job_id,
             status="running",
@@ -464,20 +384,8 @@ class JobSession:
         self.store.write_job(job)
         return job
 
-    def _progress(self, job: Job) -> tuple[int, Usage]:
-        """The job's last step and the tokens it used: job.json says them once the job
-        stopped cleanly, its checkpoints (each with the job's usage so far) when the
-        runtime was killed before that."""
-        if not self.request.continue_job:
-            return job.total_steps, job.usage
-        last, usage = job.total_steps, job.usage
-        for checkpoint in self.store.list_checkpoints(job.id):
-            last = max(last, checkpoint.step_number)
-            usage = _at_least(usage, checkpoint.usage)
-        return last, usage
-
     def _close_job(self, job: Job, outcome: RunOutcome | None) -> None:
-        status: JobStatus = _JOB_STATUS[outcome.status] if outcome else "stoppedByError"
+        status: JobStatus = JOB_STATUS[outcome.status] if outcome else "stoppedByError"
         closed = job.model_copy(
             update={
                 "status": status,
@@ -516,7 +424,7 @@ class JobSession:
         )
 
     def _initialize_event(
-        self, expert_key: str, query: str, job_id: str, run_id: str, resume: _Resume | None
+        self, expert_key: str, query: str, job_id: str, run_id: str, resume: Resume | None
     ) -> InitializeRuntime:
         interactive = resume.interactive if resume else None
         return InitializeRuntime(
@@ -536,7 +444,7 @@ class JobSession:
         )
 
     def _run_setting(
-        self, expert_key: str, query: str, job_id: str, run_id: str, resume: _Resume | None
+        self, expert_key: str, query: str, job_id: str, run_id: str, resume: Resume | None
     ) -> RunSetting:
         return build_run_setting(
             self.loaded,
@@ -550,7 +458,7 @@ class JobSession:
         )
 
 
-def _run_input(query: str, resume: _Resume | None) -> RunInput:
+def _run_input(query: str, resume: Resume | None) -> RunInput:
     if resume is None or resume.interactive is None:
         return RunInput(text=query)
     call = resume.interactive
@@ -617,6 +525,17 @@ def _result(call: ToolCall, expert_key: str, text: str, is_error: bool) -> ToolR
         result=[TextPart(text=text)],
         is_error=True if is_error else None,
     )
+
+
+def _progress(job: Job, scan: CheckpointScan) -> tuple[int, Usage]:
+    """The job's last step and the tokens it used: job.json says them once the job stopped
+    cleanly, its checkpoints (each with the job's usage so far) when the runtime was killed
+    before that."""
+    last, usage = job.total_steps, job.usage
+    for checkpoint in scan.checkpoints:
+        last = max(last, checkpoint.step_number)
+        usage = _at_least(usage, checkpoint.usage)
+    return last, usage
 
 
 def _at_least(usage: Usage, other: Usage) -> Usage:

@@ -30,16 +30,9 @@ _STATUS_BY_CHECKPOINT: dict[str, JobStatus] = {
 }
 
 
-def has_job_file(store: WorkspaceStore, job_id: str) -> bool:
-    return store.has_job(job_id)
-
-
-def read_or_derive_job(store: WorkspaceStore, job_id: str) -> Job:
-    """job.json when the job has one, else the job its checkpoints describe; ConfigError
-    when it has neither."""
-    if has_job_file(store, job_id):
-        return store.read_job(job_id)
-    job = derive_job(store, job_id)
+def derived_job(store: WorkspaceStore, job_id: str, checkpoints: list[Checkpoint]) -> Job:
+    """The job ``checkpoints`` (the job's readable ones) describe; ConfigError without any."""
+    job = job_from_checkpoints(store, job_id, checkpoints)
     if job is None:
         raise ConfigError(
             f"job {job_id} in {store.jobs_dir} has neither a job.json nor a checkpoint to "
@@ -51,7 +44,12 @@ def read_or_derive_job(store: WorkspaceStore, job_id: str) -> Job:
 
 def derive_job(store: WorkspaceStore, job_id: str) -> Job | None:
     """What job.json would say, from the job's checkpoints; None without checkpoints."""
-    checkpoints = store.list_checkpoints(job_id)
+    return job_from_checkpoints(store, job_id, store.list_checkpoints(job_id))
+
+
+def job_from_checkpoints(
+    store: WorkspaceStore, job_id: str, checkpoints: list[Checkpoint]
+) -> Job | None:
     if not checkpoints:
         return None
     coordinator = _coordinator(checkpoints)

@@ -29,6 +29,8 @@ from runtime.ids import new_id
 # Bounds the search for a free event file name; more than this many same-millisecond,
 # same-type events in one step would mean something is badly wrong.
 MAX_NEW_NAME_SUFFIX = 10_000
+# Reads go in pieces this large (a checkpoint holds a whole history: megabytes).
+READ_CHUNK = 1 << 20
 # Files are created as open(…, "w") would (before the umask).
 FILE_MODE = 0o666
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -47,17 +49,22 @@ def read_regular(path: Path) -> tuple[bytes, int]:
 
 
 def _read_open(fd: int, path: Path) -> tuple[bytes, int]:
-    with os.fdopen(fd, "rb") as handle:
+    """Read the file open on ``fd`` (closed afterwards) if it is a regular file."""
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise StorageError(
                 f"{path} is not a regular file but {_kind(info.st_mode)}; the runtime's "
                 "files are plain files: remove it"
             )
-        try:
-            return handle.read(), info.st_mtime_ns
-        except OSError as error:
-            raise StorageError(f"cannot read {path}: {error.strerror}") from error
+        chunks = []
+        while chunk := os.read(fd, READ_CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks), info.st_mtime_ns
+    except OSError as error:
+        raise StorageError(f"cannot read {path}: {error.strerror}") from error
+    finally:
+        os.close(fd)
 
 
 def _read_error(path: Path, error: OSError) -> StorageError:
@@ -95,11 +102,17 @@ class FolderTree:
         self._fd: int | None = None
         self._opening = threading.Lock()  # the event-file writer thread uses it too
 
-    def _root_fd(self) -> int:
+    def _root_fd(self, *, create: bool) -> int:
+        """The root's descriptor; FileNotFoundError when it does not exist and nothing is
+        to be written (reading a workspace not made yet finds nothing)."""
         with self._opening:
             if self._fd is None:
                 try:
                     fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                except FileNotFoundError as error:
+                    if not create:
+                        raise
+                    raise StorageError(f"cannot open {self.root}: {error.strerror}") from error
                 except OSError as error:
                     raise StorageError(f"cannot open {self.root}: {error.strerror}") from error
                 # Closed when nothing uses the tree any more: never under a thread still
@@ -112,7 +125,7 @@ class FolderTree:
     def folder(self, parts: Sequence[str], *, create: bool) -> Iterator[int]:
         """A descriptor of the folder ``parts`` below the root, each level a real folder
         (created when ``create``); FileNotFoundError when one is missing."""
-        fd = os.dup(self._root_fd())
+        fd = os.dup(self._root_fd(create=create))
         try:
             for depth, part in enumerate(parts):
                 child = self._open_child(fd, part, parts[: depth + 1], create)

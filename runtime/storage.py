@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from runtime.checkpoint import Checkpoint, Job
 from runtime.errors import StorageError
@@ -41,6 +45,31 @@ def check_id(kind: str, value: str) -> str:
             "starting with a letter or digit"
         )
     return value
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    checkpoint: Checkpoint
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    path: Path
+    reason: str
+    mtime_ns: int
+
+
+@dataclass
+class CheckpointScan:
+    """A job's checkpoints, oldest step first, and the files that could not be read."""
+
+    stored: list[StoredCheckpoint] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        return [s.checkpoint for s in self.stored]
 
 
 class WorkspaceStore:
@@ -89,26 +118,56 @@ class WorkspaceStore:
         return self._tree.exists(self._job_parts(job_id), JOB_FILE)
 
     def read_job(self, job_id: str) -> Job:
-        data, _ = self._tree.read(self._job_parts(job_id), JOB_FILE)
-        return Job.model_validate_json(data)
+        """job.json; a StorageError naming it when it is missing or not a valid job."""
+        parts = self._job_parts(job_id)
+        data, _ = self._tree.read(parts, JOB_FILE)
+        try:
+            return Job.model_validate_json(data)
+        except ValidationError as error:
+            path = self._tree.root.joinpath(*parts, JOB_FILE)
+            raise StorageError(f"{path} is not a valid job file ({invalid(error)})") from error
 
     def read_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint:
+        """One checkpoint; a StorageError naming its file when it is missing or invalid."""
         name = check_id("checkpoint id", checkpoint_id)
-        data, _ = self._tree.read(self._job_parts(job_id, "checkpoints"), f"{name}.json")
-        return Checkpoint.model_validate_json(data)
+        return self._read_checkpoint(self._job_parts(job_id, "checkpoints"), f"{name}.json")[0]
 
-    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
-        """All checkpoints of a job, oldest step first."""
+    def _read_checkpoint(self, parts: tuple[str, ...], name: str) -> tuple[Checkpoint, int]:
+        data, mtime_ns = self._tree.read(parts, name)
+        try:
+            return Checkpoint.model_validate_json(data), mtime_ns
+        except ValidationError as error:
+            path = self._tree.root.joinpath(*parts, name)
+            raise StorageError(f"{path} is not a valid checkpoint ({invalid(error)})") from error
+
+    def scan_checkpoints(self, job_id: str) -> CheckpointScan:
+        """Every checkpoint of a job, and the files among them that cannot be read."""
         parts = self._job_parts(job_id, "checkpoints")
-        read = []
+        scan = CheckpointScan()
         for name in self._tree.names(parts):
-            if name.endswith(".json") and not name.startswith("."):
-                data, mtime_ns = self._tree.read(parts, name)
-                read.append((Checkpoint.model_validate_json(data), mtime_ns))
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            try:
+                checkpoint, mtime_ns = self._read_checkpoint(parts, name)
+            except StorageError as error:
+                path = self._tree.root.joinpath(*parts, name)
+                scan.unreadable.append(Unreadable(path, str(error), _mtime_ns(path)))
+                continue
+            scan.stored.append(StoredCheckpoint(checkpoint, mtime_ns))
         # Within a step, the checkpoint written last comes last (a continued Job with no
         # step left stops at the step it had reached).
-        read.sort(key=lambda pair: (pair[0].step_number, pair[0].status != "init", pair[1]))
-        return [checkpoint for checkpoint, _ in read]
+        scan.stored.sort(
+            key=lambda s: (s.checkpoint.step_number, s.checkpoint.status != "init", s.mtime_ns)
+        )
+        return scan
+
+    def list_checkpoints(self, job_id: str) -> list[Checkpoint]:
+        """All checkpoints of a job, oldest step first; a StorageError for the first file
+        that cannot be read."""
+        scan = self.scan_checkpoints(job_id)
+        if scan.unreadable:
+            raise StorageError(scan.unreadable[0].reason)
+        return scan.checkpoints
 
     def job_ids(self) -> list[str]:
         """The jobs of the workspace, the one changed last first."""
@@ -121,6 +180,21 @@ class WorkspaceStore:
         """The job whose folder changed last (what ``--continue`` picks)."""
         jobs = self.job_ids()
         return jobs[0] if jobs else None
+
+
+def invalid(error: ValidationError) -> str:
+    """The first thing wrong, in a line (pydantic's own message is a page)."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f"; and {error.error_count() - 1} more" if error.error_count() > 1 else ""
+    return (f"{where}: " if where else "") + first["msg"] + more
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _job_mtime(job_dir: Path) -> float:

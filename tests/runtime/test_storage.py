@@ -99,9 +99,10 @@ def test_a_fifo_planted_among_the_checkpoints_hangs_neither_the_run_nor_continue
     assert run.returncode == 0, out
     (fifo,) = project.workspace.glob("perstack/jobs/*/checkpoints/zz.json")
 
+    # Written before the last checkpoint: skipped, with a warning naming it.
     again = project.spawn(project.args("worker", "go on", project.script([DONE]), "--continue"))
     _, err = finish(again)
-    assert again.returncode == 2
+    assert again.returncode == 0, err
     assert f"{fifo} is not a regular file but a FIFO" in err
 
     shown = project.spawn(["log", "--workspace", str(project.workspace)])
