@@ -40,6 +40,7 @@ from runtime.eventfiles import EventFileWriter
 from runtime.events import InitializeRuntime
 from runtime.generation import RetryPolicy
 from runtime.ids import new_id, now_ms
+from runtime.joblock import lock_job
 from runtime.jobs import derived_job
 from runtime.lockfile import lock_for_run
 from runtime.messages import TextPart
@@ -159,13 +160,22 @@ class JobSession:
         check_skills(self.loaded, request.expert_key)
         self.provider  # noqa: B018 - building it checks its configuration
         job_id = request.continue_job or request.job_id or new_id()
+        if request.before_first_write is not None:
+            request.before_first_write()  # the lock file is the job's first
+        lock = lock_job(self.store, job_id, new=not request.continue_job)
+        try:
+            return await self._execute_job(job_id)
+        finally:
+            lock.release()
+
+    async def _execute_job(self, job_id: str) -> RunOutcome:
+        """The Job's next Run, with the Job held by this process."""
+        request = self.request
         scan = self.store.scan_checkpoints(job_id) if request.continue_job else CheckpointScan()
         previous = self._previous_job(job_id, scan)
         resume: Resume | None = None
         if previous is not None:
             resume = resume_point(self.store, scan, self._resume_request(previous))
-        if request.before_first_write is not None:
-            request.before_first_write()
         job = self._open_job(job_id, previous)
         last_step, used = _progress(job, scan)
         self.steps = StepBudget(self.limits.max_steps, last_step)

@@ -35,6 +35,7 @@ READ_CHUNK = 1 << 20
 FILE_MODE = 0o666
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -225,6 +226,16 @@ class FolderTree:
                 return _read_open(file_fd, path)
         except FileNotFoundError as error:
             raise StorageError(f"{path} does not exist") from error
+
+    def open_for_lock(self, parts: Sequence[str], name: str, *, create: bool) -> int:
+        """A read-write descriptor of ``name`` in the folder ``parts`` (both made when
+        ``create``), to take a lock on; FileNotFoundError when the folder is missing."""
+        with self.folder(parts, create=create) as fd:
+            try:
+                return os.open(name, _LOCK_FLAGS, FILE_MODE, dir_fd=fd)
+            except OSError as error:
+                path = self.root.joinpath(*parts, name)
+                raise StorageError(f"cannot open {path}: {error.strerror}") from error
 
     def names(self, parts: Sequence[str]) -> list[str]:
         """The names in the folder ``parts`` (none when it does not exist)."""

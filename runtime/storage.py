@@ -112,6 +112,10 @@ class WorkspaceStore:
         parts = self._job_parts(job_id, "runs", check_id("run id", run_id))
         return self._tree.write_new(parts, f"event-{timestamp}-{step}-{event_type}", data)
 
+    def open_job_file_for_lock(self, job_id: str, name: str, *, create: bool) -> int:
+        """A descriptor of the job folder's ``name`` to lock (see runtime.joblock)."""
+        return self._tree.open_for_lock(self._job_parts(job_id), name, create=create)
+
     # --- reading ----------------------------------------------------------------------
 
     def has_job(self, job_id: str) -> bool:
