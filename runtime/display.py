@@ -18,6 +18,7 @@ from runtime.events import (
     ResolveToolResults,
     StreamRunResult,
 )
+from runtime.output import Output
 from runtime.text import visible
 
 # Tool arguments and results are cut to this many characters on screen.
@@ -35,7 +36,7 @@ class HumanDisplay:
     """An event listener that writes a readable transcript to ``out``."""
 
     def __init__(self, out: TextIO) -> None:
-        self._out = out
+        self._out = Output(out, "the run's transcript")
         self._depth_by_run: dict[str, int] = {}
         self._open_runs: set[str] = set()
         self._streaming: set[str] = set()
@@ -76,12 +77,10 @@ class HumanDisplay:
         prefix = INDENT * self._depth
         lines = visible(text).split("\n")
         self._out.write("\n".join(prefix + line for line in lines) + "\n")
-        self._out.flush()
 
     def _write(self, text: str) -> None:
         # Model and tool text may hold terminal control sequences: shown, never obeyed.
         self._out.write(visible(text))
-        self._out.flush()
 
     def _initialize(self, event: InitializeRuntime) -> None:
         # A run that starts while others are going is a delegation: one level deeper.

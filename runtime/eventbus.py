@@ -1,8 +1,9 @@
 """Where events go: stdout (one JSON line each), the workspace's event files (written by a
 background writer, see runtime.eventfiles), listeners.
 
-stdout carries events and nothing else. A listener that raises is logged and skipped; the
-events after it still reach everyone.
+stdout carries events and nothing else; a reader that closes it early does not stop the
+run (see runtime.output). A listener that raises is logged and skipped; the events after
+it still reach everyone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TextIO
 
 from runtime.eventfiles import EventFileWriter
 from runtime.events import Event, RunEvent
+from runtime.output import Output
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ class EventBus:
         files: EventFileWriter | None = None,
         listeners: list[Listener] | None = None,
     ) -> None:
-        self._stdout = stdout
+        self._stdout = Output(stdout, "events") if stdout is not None else None
         self._files = files
         self._listeners: list[Listener] = list(listeners or [])
 
@@ -43,7 +45,6 @@ class EventBus:
         line = event.to_json()
         if self._stdout is not None:
             self._stdout.write(line + "\n")
-            self._stdout.flush()
         if self._files is not None:
             step = event.step_number if isinstance(event, RunEvent) else 0
             self._files.submit(

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from runtime.checkpoint import Checkpoint
 from runtime.events import parse_event
 from tests.fakes import FakeMessagesAPI
@@ -141,3 +143,34 @@ def test_a_stream_that_breaks_off_leaves_no_half_turn_in_any_checkpoint(
     for checkpoint in saved:
         for message in checkpoint.messages:
             assert "listDirectory" not in message.model_dump_json()
+
+
+def pause(seconds: str) -> dict[str, object]:
+    args = {"command": "sleep", "args": [seconds], "env": {}, "cwd": "."}
+    return {"tool_use": [{"name": "exec", "input": {**args, "stdout": True, "stderr": True}}]}
+
+
+@pytest.mark.parametrize("command", ["run", "start"])
+def test_a_reader_that_closes_stdout_early_does_not_break_the_run(
+    project: Project, command: str
+) -> None:
+    """`perstack run … | head -1`: the run goes on, writes its files, exits normally."""
+    script = project.script([pause("0.5"), pause("0.1"), {"text": "done"}])
+    args = project.args("worker", "go", script)
+    process = project.spawn([command, *args[1:]])
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()  # as `head -1` does
+    with process.stderr:
+        err = process.stderr.read()
+    assert process.wait(timeout=30) == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert err.count("stdout was closed") == 1
+    job = json.loads(next(project.workspace.glob("perstack/jobs/*/job.json")).read_text())
+    assert job["status"] == "completed" and job["totalSteps"] == 3
+    assert list(project.workspace.glob("perstack/jobs/*/runs/*/event-*-3-completeRun.json"))
+    saved = [
+        Checkpoint.model_validate_json(p.read_bytes())
+        for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")
+    ]
+    assert "completed" in {c.status for c in saved}
