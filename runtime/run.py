@@ -60,7 +60,14 @@ from runtime.messages import (
 from runtime.providers.provider import Generation, GenerationRequest, Provider, ProviderError
 from runtime.skills.manager import SkillManager
 from runtime.text import scrub
-from runtime.turn import clean_contents, result_part, text_of, to_result, tool_calls_of
+from runtime.turn import (
+    clean_contents,
+    result_part,
+    text_of,
+    to_result,
+    tool_calls_of,
+    unusable_input_result,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +147,8 @@ class RunLoop:
         self._has_open_todos = has_open_todos
         self.checkpoint: Checkpoint | None = None
         self._step: Step | None = None
+        # This turn's calls whose input could not be used (Generation.unusable_inputs).
+        self._unusable: dict[str, str] = {}
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -333,6 +342,7 @@ class RunLoop:
         self, generation: Generation, calls: list[ToolCallPart]
     ) -> RunOutcome | None:
         expert_message = ExpertMessage(contents=clean_contents(generation))
+        self._unusable = generation.unusable_inputs
         tool_calls = [self._describe_call(call) for call in calls]
         usage = generation.usage
         base = self._base()
@@ -420,6 +430,8 @@ class RunLoop:
         )
 
     async def _run_tool(self, call: ToolCall) -> ToolResult:
+        if call.id in self._unusable:
+            return unusable_input_result(call, self._unusable[call.id])
         if self._delegate is not None and self._kind(call) == "delegate":
             assert self.checkpoint is not None
             return await self._delegate(call, self.checkpoint)

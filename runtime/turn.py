@@ -59,3 +59,18 @@ def result_part(result: ToolResult) -> ToolResultPart:
         contents=list(result.result),
         is_error=result.is_error,
     )
+
+
+def unusable_input_result(call: ToolCall, reason: str) -> ToolResult:
+    """The error result of a call whose input could not be used: the tool is not run."""
+    text = (
+        f"The arguments of this call could not be used: {reason}. Nothing was run; call "
+        f"{call.tool_name} again with arguments that fit its input schema."
+    )
+    return ToolResult(
+        id=call.id,
+        skill_name=call.skill_name,
+        tool_name=call.tool_name,
+        result=[TextPart(text=text)],
+        is_error=True,
+    )

@@ -18,7 +18,11 @@ from typing import Any, Literal
 from runtime.checkpoint import Usage
 from runtime.messages import ExpertContent, TextPart, ThinkingPart, ToolCallPart
 from runtime.providers.anthropic_errors import stream_error
-from runtime.providers.partial_json import ToolInputAssembler, ToolInputError
+from runtime.providers.partial_json import (
+    ToolInputAssembler,
+    ToolInputError,
+    UnusableToolInput,
+)
 from runtime.providers.provider import Generation, ProviderError, ReasoningDelta, TextDelta
 
 logger = logging.getLogger(__name__)
@@ -103,6 +107,7 @@ class StreamAssembler:
         self._stop_reason: str | None = None
         self._model: str | None = None
         self._stopped = False
+        self._unusable: dict[str, str] = {}
 
     @property
     def stopped(self) -> bool:
@@ -191,6 +196,7 @@ class StreamAssembler:
             usage=self._tokens.to_usage(),
             stop_reason=self._stop_reason,
             model=self._model,
+            unusable_inputs=dict(self._unusable),
         )
 
     def _part(self, block: _Block) -> ExpertContent | None:
@@ -205,6 +211,9 @@ class StreamAssembler:
         if block.kind == "tool_use" and block.tool_input is not None:
             try:
                 args = block.tool_input.result()
+            except UnusableToolInput as exc:
+                self._unusable[block.tool_id] = str(exc)
+                args = {}
             except ToolInputError as exc:
                 raise protocol_error(f"tool {block.tool_name!r}: {exc}") from exc
             return ToolCallPart(tool_call_id=block.tool_id, tool_name=block.tool_name, args=args)

@@ -43,6 +43,10 @@ class Generation:
     usage: Usage
     stop_reason: str | None = None
     model: str | None = None
+    # Tool calls whose input could not be used (runtime.providers.partial_json's
+    # UnusableToolInput), by call id: why. Their args are {} in ``contents``, so that the
+    # history can be sent back; the loop answers each with an error result.
+    unusable_inputs: dict[str, str] = field(default_factory=dict)
 
 
 StreamItem = ReasoningDelta | TextDelta | Generation

@@ -174,3 +174,43 @@ def test_a_reader_that_closes_stdout_early_does_not_break_the_run(
         for p in project.workspace.glob("perstack/jobs/*/checkpoints/*.json")
     ]
     assert "completed" in {c.status for c in saved}
+
+
+def unusable_call(name: str, raw_input: str) -> dict[str, object]:
+    return {"tool_use": [{"name": name, "input": {}, "partial_json": [raw_input]}]}
+
+
+def test_tool_input_out_of_range_or_too_deep_is_an_error_result_and_the_run_goes_on(
+    project: Project,
+) -> None:
+    turns = [
+        unusable_call("readTextFile", '{"path": "a", "from": 1e999}'),
+        unusable_call("nosuchtool", '{"x": -1e400}'),
+        unusable_call("todo", '{"completedTodos": [' + "9" * 5000 + "]}"),
+        unusable_call("readTextFile", '{"path": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        unusable_call("readTextFile", '{"path": NaN}'),
+        {"text": "done"},
+    ]
+    with FakeMessagesAPI(turns) as api:
+        process = project.spawn(
+            project.args("worker", "hi", None),
+            env={"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": api.url_v1},
+        )
+        out, err = process.communicate(timeout=60)
+        requests = list(api.requests)
+    assert process.returncode == 0, err
+    events = [parse_event(line) for line in out.splitlines()]
+    results = [r for e in events if e.type == "resolveToolResults" for r in e.tool_results]
+    assert len(results) == 5 and all(r.is_error for r in results)
+    texts = [r.result[0].text for r in results]
+    assert "the number 1e999 is out of range" in texts[0]
+    assert "the number -1e400 is out of range" in texts[1]
+    assert "has 5000 digits" in texts[2]
+    assert "nests deeper than 100 levels" in texts[3]
+    assert "NaN is not a number JSON allows" in texts[4]
+    assert all(t.startswith("The arguments of this call could not be used") for t in texts)
+    # Each call goes back to the model with empty arguments, next to the reason.
+    last = requests[-1].body["messages"]
+    inputs = [b["input"] for m in last for b in m["content"] if b.get("type") == "tool_use"]
+    assert inputs == [{}] * 5
+    assert [e.type for e in events if not e.type.startswith("skill")][-1] == "completeRun"

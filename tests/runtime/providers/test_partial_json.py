@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import pytest
 
-from runtime.providers.partial_json import ToolInputAssembler, ToolInputError
+from runtime.providers.partial_json import ToolInputAssembler, ToolInputError, UnusableToolInput
 
 SAMPLES = [
     {},
@@ -45,3 +46,27 @@ def test_a_non_streamed_start_input_is_kept_when_no_fragment_follows() -> None:
 def test_truncated_or_non_object_input_is_an_error_quoting_it(raw: str) -> None:
     with pytest.raises(ToolInputError, match="tool input"):
         assemble([raw])
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ('{"from": 1e999}', "the number 1e999 is out of range"),
+        ('{"x": [-1e400]}', "the number -1e400 is out of range"),
+        ('{"x": NaN}', "NaN is not a number JSON allows"),
+        ('{"x": -Infinity}', "-Infinity is not a number JSON allows"),
+        ('{"x": ' + "9" * 5000 + "}", "has 5000 digits (at most 4300)"),
+        ('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests deeper than 100 levels"),
+        ('{"x": ' + "[" * 200 + "]" * 200 + "}", "nests deeper than 100 levels"),
+    ],
+)
+def test_input_that_cannot_travel_back_as_json_is_unusable_not_malformed(
+    raw: str, reason: str
+) -> None:
+    with pytest.raises(UnusableToolInput, match=re.escape(reason)):
+        assemble([raw[:7], raw[7:]])
+
+
+def test_deep_but_reasonable_input_is_kept() -> None:
+    value = {"x": json.loads("[" * 99 + "]" * 99)}
+    assert assemble([json.dumps(value)]) == value
