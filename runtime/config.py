@@ -209,6 +209,32 @@ REASONING_BUDGET_TOKENS: dict[str, int | None] = {
     "medium": 8192,
     "high": 32768,
 }
+# The most tokens one generation may write (thinking included): the runtime's max_tokens.
+MAX_OUTPUT_TOKENS = 64_000
+# The Messages API refuses a thinking budget below this.
+MIN_REASONING_BUDGET = 1024
+
+
+def check_reasoning_budget(value: object) -> object:
+    """A level name, 0 (no extended thinking), or a token count the API accepts: at least
+    MIN_REASONING_BUDGET and less than the generation's MAX_OUTPUT_TOKENS."""
+    if value is None or (isinstance(value, str) and value in REASONING_BUDGET_TOKENS):
+        return value
+    value = _whole_number(value)  # 2048.0 is 2048, as for the other numbers
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(_budget_rule())
+    if value == 0 or MIN_REASONING_BUDGET <= value < MAX_OUTPUT_TOKENS:
+        return value
+    raise ValueError(_budget_rule())
+
+
+def _budget_rule() -> str:
+    levels = ", ".join(f'"{name}"' for name in REASONING_BUDGET_TOKENS)
+    return (
+        f"must be one of {levels}, or a number of tokens from {MIN_REASONING_BUDGET} to "
+        f"{MAX_OUTPUT_TOKENS - 1} (the most one generation may write is {MAX_OUTPUT_TOKENS}); "
+        "0 turns extended thinking off"
+    )
 
 
 class PerstackConfig(_ConfigModel):
@@ -225,6 +251,11 @@ class PerstackConfig(_ConfigModel):
     experts: dict[str, ExpertConfig] = Field(default_factory=dict)
     perstack_api_base_url: str | None = None
     perstack_base_skill_command: list[str] | None = None
+
+    @field_validator("reasoning_budget", mode="before")
+    @classmethod
+    def _budget_is_usable(cls, value: object) -> object:
+        return check_reasoning_budget(value)
 
 
 class LoadedConfig(BaseModel):
@@ -403,7 +434,8 @@ def describe_validation_error(
         else:
             value = item.get("input")
             shown = f" (got {value!r})" if not isinstance(value, dict | list) else ""
-            lines.append(f"{path}: {where}: {item['msg']}{shown}")
+            message = item["msg"].removeprefix("Value error, ")  # our own validators' text
+            lines.append(f"{path}: {where}: {message}{shown}")
     return "\n".join(lines)
 
 

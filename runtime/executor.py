@@ -144,6 +144,7 @@ class JobSession:
             stdout=stdout, files=EventFileWriter(self.store), listeners=request.listeners
         )
         self.lock = lock_for_run(request.loaded, frozen=request.frozen_lock)
+        self.retry = RetryPolicy.from_env(self.limits.max_retries)
         self._provider: Provider | None = None
 
     @property
@@ -427,7 +428,7 @@ class JobSession:
             expert_version=version,
             model=self.choice.model,
             timeout_s=self.limits.timeout_ms / 1000,
-            retry=RetryPolicy.from_env(self.limits.max_retries),
+            retry=self.retry,
             reasoning_budget=reasoning_budget_tokens(self.loaded),
             temperature=self.loaded.config.temperature,
             delegated_by=delegated_by,

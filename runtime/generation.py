@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 from collections.abc import Callable
@@ -57,11 +58,15 @@ class RetryPolicy:
         if base_ms is None:
             return cls(max_retries=max_retries)
         try:
-            return cls(max_retries=max_retries, base_delay_s=float(base_ms) / 1000)
+            delay_ms = float(base_ms)
         except ValueError:
+            delay_ms = math.nan
+        if not math.isfinite(delay_ms) or delay_ms < 0:
             raise ConfigError(
-                f"{RETRY_BASE_DELAY_ENV}={base_ms!r} is not a number of milliseconds"
-            ) from None
+                f"{RETRY_BASE_DELAY_ENV}={base_ms!r} is not a number of milliseconds; set it "
+                f"to 0 or more (default {DEFAULT_RETRY_BASE_DELAY_S * 1000:g}), or unset it"
+            )
+        return cls(max_retries=max_retries, base_delay_s=delay_ms / 1000)
 
     def delay_for(self, attempt: int, error: ProviderError) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""

@@ -27,6 +27,7 @@ from runtime.checkpoint import (
     ToolResult,
     Usage,
 )
+from runtime.config import MAX_OUTPUT_TOKENS
 from runtime.errors import SkillError, StorageError
 from runtime.events import (
     AttemptCompletion,
@@ -76,7 +77,7 @@ ATTEMPT_COMPLETION = "attemptCompletion"
 EMPTY_REPLY_NUDGE = (
     "Your last reply had no text and no tool call. Call a tool, or answer with text to finish."
 )
-DEFAULT_MAX_TOKENS = 64_000
+DEFAULT_MAX_TOKENS = MAX_OUTPUT_TOKENS
 INTERRUPTED = CheckpointError(
     name="RunInterrupted",
     message="the run was interrupted (SIGTERM/SIGINT) and stopped",
