@@ -110,6 +110,15 @@ class Step(WireModel):
     finished_at: int | None = None
 
 
+class ElidedMessages(WireModel):
+    """Ours, in event files only: the history that holds this marker begins with the first
+    ``count`` messages of checkpoint ``checkpoint_id`` (``checkpoints/{id}.json`` of the
+    same job), which are left out of the file; its ``messages`` are those that follow."""
+
+    checkpoint_id: str
+    count: int
+
+
 class Checkpoint(WireModel):
     id: str = Field(default_factory=new_id)
     job_id: str
@@ -128,6 +137,7 @@ class Checkpoint(WireModel):
     metadata: dict[str, Any] | None = None
     error: CheckpointError | None = None
     retry_count: int | None = None
+    elided_messages: ElidedMessages | None = None
 
 
 class Job(WireModel):

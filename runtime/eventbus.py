@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from runtime.eventfiles import EventFileWriter
-from runtime.events import Event, RunEvent
+from runtime.events import Event
 from runtime.output import Output
 
 logger = logging.getLogger(__name__)
@@ -42,14 +42,12 @@ class EventBus:
             self._files.close()
 
     def emit(self, event: Event) -> None:
-        line = event.to_json()
-        if self._stdout is not None:
+        line: str | None = None
+        if self._stdout is not None and not self._stdout.gone:
+            line = event.to_json()
             self._stdout.write(line + "\n")
         if self._files is not None:
-            step = event.step_number if isinstance(event, RunEvent) else 0
-            self._files.submit(
-                event.job_id, event.run_id, event.timestamp, step, event.type, line.encode()
-            )
+            self._files.submit(event, line)
         for listener in self._listeners:
             try:
                 listener(event)

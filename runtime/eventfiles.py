@@ -1,9 +1,11 @@
 """Event files written off the agent loop's path.
 
-Every event becomes one file in the run's folder (the reference's layout). A file costs a
-few filesystem calls, which under load takes longer than the rest of a step, so a single
-writer thread does it, in order, while the loop goes on. ``close`` waits until every
-submitted event is on disk; the executor calls it on every way out.
+Every event becomes one file in the run's folder (the reference's layout), in which a
+history already in a checkpoint file is pointed at, not repeated (runtime.histories). A
+file costs its serialization and a few filesystem calls, which under load take longer than
+the rest of a step, so a single writer thread does both, in order, while the loop goes on.
+``close`` waits until every submitted event is on disk; the executor calls it on every way
+out.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from dataclasses import dataclass
 
 from runtime.errors import StorageError
+from runtime.events import Event, RunEvent
 from runtime.storage import WorkspaceStore
 
 logger = logging.getLogger(__name__)
@@ -23,27 +25,16 @@ logger = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True)
-class _EventFile:
-    job_id: str
-    run_id: str
-    timestamp: int
-    step: int
-    event_type: str
-    data: bytes
-
-
 class EventFileWriter:
     def __init__(self, store: WorkspaceStore) -> None:
         self._store = store
-        self._queue: queue.SimpleQueue[_EventFile | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Event, str | None] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.failures = 0
 
-    def submit(
-        self, job_id: str, run_id: str, timestamp: int, step: int, event_type: str, data: bytes
-    ) -> None:
+    def submit(self, event: Event, whole: str | None = None) -> None:
+        """Write ``event``'s file; ``whole``: its JSON, if it was made already."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
@@ -51,18 +42,17 @@ class EventFileWriter:
                         target=self._drain, name="perstack-event-files", daemon=True
                     )
                     self._thread.start()
-        self._queue.put(_EventFile(job_id, run_id, timestamp, step, event_type, data))
+        self._queue.put((event, whole))
 
     def _drain(self) -> None:
         while (item := self._queue.get()) is not None:
+            event, whole = item
+            step = event.step_number if isinstance(event, RunEvent) else 0
             try:
+                # Histories on disk already are pointed at (serialized here, off the loop).
+                data = self._store.histories.file_json(event, whole).encode()
                 self._store.write_event(
-                    item.job_id,
-                    item.run_id,
-                    item.timestamp,
-                    item.step,
-                    item.event_type,
-                    item.data,
+                    event.job_id, event.run_id, event.timestamp, step, event.type, data
                 )
             except StorageError as error:
                 self.failures += 1

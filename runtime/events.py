@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from runtime.checkpoint import Checkpoint, CheckpointError, Step, ToolCall, ToolResult, Usage
+from runtime.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    ElidedMessages,
+    Step,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from runtime.ids import new_id, now_ms
 from runtime.messages import ExpertMessage, MessageList
 from runtime.model import WireModel
@@ -39,6 +47,7 @@ class StartRun(RunEvent):
 class StartGeneration(RunEvent):
     type: Literal["startGeneration"] = "startGeneration"
     messages: MessageList
+    elided_messages: ElidedMessages | None = None  # event files only (see ElidedMessages)
 
 
 class Retry(RunEvent):

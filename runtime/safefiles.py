@@ -78,6 +78,17 @@ def _read_error(path: Path, error: OSError) -> StorageError:
     return StorageError(f"cannot read {path}: {error.strerror}")
 
 
+def _folder_error(path: Path, parent: int, name: str, error: OSError) -> StorageError:
+    if error.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(parent, name):
+        return StorageError(
+            f"{path} is a symbolic link; the runtime's folder must be a real folder inside "
+            "the workspace: remove the link"
+        )
+    if error.errno == errno.ENOTDIR:
+        return StorageError(f"{path} is not a folder; remove it")
+    return StorageError(f"cannot open {path}: {error.strerror}")
+
+
 def _is_link(parent: int, name: str) -> bool:
     try:
         return stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
@@ -137,27 +148,25 @@ class FolderTree:
             os.close(fd)
 
     def _open_child(self, parent: int, name: str, parts: Sequence[str], create: bool) -> int:
-        path = self.root.joinpath(*parts)
-        if create:
-            try:
-                os.mkdir(name, dir_fd=parent)
-            except FileExistsError:
-                pass  # a folder already, or what the open below refuses
-            except OSError as error:
-                raise StorageError(f"cannot create {path}: {error.strerror}") from error
+        """The folder ``name`` in ``parent`` (``parts`` is its path, for messages)."""
         try:
             return os.open(name, _DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
-            raise
+            if not create:
+                raise
         except OSError as error:
-            if error.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(parent, name):
-                raise StorageError(
-                    f"{path} is a symbolic link; the runtime's folder must be a real folder "
-                    "inside the workspace: remove the link"
-                ) from error
-            if error.errno == errno.ENOTDIR:
-                raise StorageError(f"{path} is not a folder; remove it") from error
-            raise StorageError(f"cannot open {path}: {error.strerror}") from error
+            raise _folder_error(self.root.joinpath(*parts), parent, name, error) from error
+        try:
+            os.mkdir(name, dir_fd=parent)
+        except FileExistsError:
+            pass  # made meanwhile, or a link planted meanwhile: the open below tells
+        except OSError as error:
+            path = self.root.joinpath(*parts)
+            raise StorageError(f"cannot create {path}: {error.strerror}") from error
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except OSError as error:
+            raise _folder_error(self.root.joinpath(*parts), parent, name, error) from error
 
     # --- writing ----------------------------------------------------------------------
 

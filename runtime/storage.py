@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from runtime.checkpoint import Checkpoint, Job
 from runtime.errors import StorageError
+from runtime.histories import StoredHistories
 from runtime.safefiles import FolderTree
 from runtime.setting import RunSetting
 
@@ -81,6 +82,8 @@ class WorkspaceStore:
         self.workspace = workspace
         self.jobs_dir = workspace / RUNTIME_DIR_NAME / "jobs"
         self._tree = FolderTree(workspace)
+        # The checkpoints on disk, for event files to point at (see runtime.histories).
+        self.histories = StoredHistories()
 
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / check_id("job id", job_id)
@@ -101,6 +104,7 @@ class WorkspaceStore:
         name = check_id("checkpoint id", checkpoint.id)
         parts = self._job_parts(checkpoint.job_id, "checkpoints")
         self._tree.write_atomic(parts, f"{name}.json", checkpoint.to_json().encode())
+        self.histories.add(checkpoint)
 
     def write_run_setting(self, setting: RunSetting) -> None:
         parts = self._job_parts(setting.job_id, "runs", check_id("run id", setting.run_id))
@@ -139,10 +143,12 @@ class WorkspaceStore:
     def _read_checkpoint(self, parts: tuple[str, ...], name: str) -> tuple[Checkpoint, int]:
         data, mtime_ns = self._tree.read(parts, name)
         try:
-            return Checkpoint.model_validate_json(data), mtime_ns
+            checkpoint = Checkpoint.model_validate_json(data)
         except ValidationError as error:
             path = self._tree.root.joinpath(*parts, name)
             raise StorageError(f"{path} is not a valid checkpoint ({invalid(error)})") from error
+        self.histories.add(checkpoint)
+        return checkpoint, mtime_ns
 
     def scan_checkpoints(self, job_id: str) -> CheckpointScan:
         """Every checkpoint of a job, and the files among them that cannot be read."""

@@ -4,8 +4,10 @@
 --messages), ``checkpoints`` when --job alone names the job, ``isLatestJob`` when no job
 was named, ``storagePath``, ``totalEventsBeforeLimit`` (matches before paging) and
 ``matchedAfterPagination`` (matches on this page). Events and checkpoints are the objects
-as stored; an event file that cannot be read stands as ``{type, timestamp, runId,
-stepNumber, unreadableFile}`` from its name. Ours: ``jobSummary`` with --summary.
+as stored (in our event files, a history that a checkpoint file holds is left out and
+named by ``elidedMessages``: see runtime.histories); an event file that cannot be read
+stands as ``{type, timestamp, runId, stepNumber, unreadableFile}`` from its name. Ours:
+``jobSummary`` with --summary.
 
 Events and checkpoints are written one at a time, so that `--take 0` on a long job does
 not hold every history the job ever carried in memory at once.

@@ -228,10 +228,20 @@ _GISTS: dict[type, Callable[[Any], str]] = {
 }
 
 
+def _history_length(data: dict[str, Any]) -> str:
+    """How many messages a generation was given: those in the file, and those its file
+    leaves to a checkpoint (``elidedMessages``, see runtime.histories)."""
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        return ""
+    elided = data.get("elidedMessages")
+    count = elided.get("count") if isinstance(elided, dict) else 0
+    return f"{len(messages) + (count if isinstance(count, int) else 0)} messages"
+
+
 def event_gist(logged: LoggedEvent) -> str:
     if logged.type == "startGeneration":  # its model leaves the messages out
-        messages = logged.data.get("messages")
-        return f"{len(messages)} messages" if isinstance(messages, list) else ""
+        return _history_length(logged.data)
     if logged.event is not None:
         gist = _GISTS.get(type(logged.event))
         if gist is not None:

@@ -69,3 +69,34 @@ def test_perstack_run_of_the_example_ingests_and_answers(
     assert query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
     (cost,) = query("tokens_and_cost")
     assert cost["user_name"] == "carol" and cost["total_tokens"] > 0
+
+
+def test_event_files_that_point_at_checkpoints_ingest_whole_checkpoints_and_messages(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    """Our event files leave a history a checkpoint file holds to that file (elidedMessages):
+    a workspace ingested alone still gives every checkpoint whole, once, and every message."""
+    workspace = tmp_path / "ws"
+    shutil.copytree(EXAMPLE / "workspace", workspace)
+    args = ["--config", str(EXAMPLE / "perstack.toml"), "--workspace", str(workspace)]
+    script = ["--provider", "scripted", "--script", str(EXAMPLE / "script.json")]
+    command = [str(PERSTACK), "run", "support-analyst", "Triage the tickets", *args, *script]
+    done = subprocess.run(command, capture_output=True, timeout=RUN_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    files = {
+        json.loads(p.read_bytes())["id"]: json.loads(p.read_bytes())
+        for p in workspace.glob("perstack/jobs/*/checkpoints/*.json")
+    }
+    assert any(b"elidedMessages" in p.read_bytes() for p in workspace.rglob("event-*.json"))
+
+    ingest([workspace], data_dir)
+
+    rows = query("SELECT checkpoint_id, message_ids FROM checkpoints WHERE status != 'init'")
+    assert {r["checkpoint_id"]: len(r["message_ids"]) for r in rows} == {
+        id_: len(c["messages"]) for id_, c in files.items()
+    }
+    versions = query("SELECT count(*) AS n FROM checkpoint_versions WHERE status != 'init'")
+    assert versions == [{"n": len(files)}]
+    last = max(files.values(), key=lambda c: len(c["messages"]))
+    stored = {r["message_id"] for r in query("SELECT message_id FROM messages")}
+    assert {m["id"] for m in last["messages"]} <= stored

@@ -5,7 +5,8 @@
 -- event or file; the text itself is not copied here (messages.sql reads back the few it
 -- needs). continueToNextStep's nextCheckpoint is left out: the next step-ending event
 -- carries the same checkpoint with the same messages and more (it stays in the events' raw
--- payload).
+-- payload). So is a checkpoint in an event file whose history was left to the checkpoint
+-- file (elidedMessages, written by our runtime): that file is the same checkpoint, whole.
 CREATE OR REPLACE TEMP TABLE docs AS
 WITH found AS (
     SELECT
@@ -16,6 +17,7 @@ WITH found AS (
                            '$.checkpoint.metadata']) AS parts
     FROM batch_events
     WHERE checkpoint_id IS NOT NULL
+        AND json_extract(raw, '$.checkpoint.elidedMessages') IS NULL
     UNION ALL
     SELECT
         1, event_no, type, source_file, user_name,
@@ -26,6 +28,7 @@ WITH found AS (
                            '$.initialCheckpoint.metadata'])
     FROM batch_events
     WHERE type = 'startRun'
+        AND json_extract(raw, '$.initialCheckpoint.elidedMessages') IS NULL
     UNION ALL
     SELECT
         2, file_no, 'file', source_file, user_name,
