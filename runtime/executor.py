@@ -407,8 +407,8 @@ class JobSession:
         )
         try:
             self.store.write_job(closed)
-        except StorageError:  # the run's own result matters more than the job summary
-            logger.exception("could not update job.json of job %s", job.id)
+        except StorageError as error:  # the run's own result matters more than the summary
+            logger.error("could not update job.json of job %s: %s", job.id, error)
 
     # --- settings and events -----------------------------------------------------------
 
