@@ -135,9 +135,12 @@ def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
 def _confine(con: Any, dataset: Dataset) -> None:
     """From here on the connection reads the dataset's files and nothing else: ad hoc SQL
     cannot read other files (``read_text('/etc/shadow')``), write any (``COPY … TO``),
-    install extensions or reach the network. It cannot be switched back on."""
+    install extensions or reach the network. It cannot be switched back on, and no other
+    setting can be changed either (ad hoc SQL is refused before it runs anything but a
+    query, see ``queries.refuse_unless_read_only``; this is the second line)."""
     con.execute(f"SET allowed_directories = [{_quote(str(dataset.root) + '/')}]")
     con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def resolve_prices(dataset: Dataset, prices: Path | None) -> Path:

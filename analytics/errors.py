@@ -52,6 +52,18 @@ class QueryFailedError(AnalyticsError):
         self.reason = reason
 
 
+class QueryRefusedError(AnalyticsError):
+    """Ad hoc SQL that would change something: only read-only statements are run."""
+
+    def __init__(self, statement: str) -> None:
+        super().__init__(
+            f"the SQL was refused: {statement} is not allowed; ad hoc SQL is read-only "
+            "(SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); to keep "
+            "results, redirect the output (--format csv > FILE)"
+        )
+        self.statement = statement
+
+
 class PricesFileError(AnalyticsError):
     """A prices file that cannot be read as the expected CSV or JSON."""
 

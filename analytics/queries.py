@@ -10,11 +10,14 @@ from typing import Any
 
 import duckdb
 
-from analytics.errors import QueryFailedError, UnknownQueryError
+from analytics.errors import QueryFailedError, QueryRefusedError, UnknownQueryError
 
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Leading comments and EXPLAIN's own words, before the statement it explains.
+_COMMENTS = re.compile(r"^(\s+|--[^\n]*(\n|$)|/\*.*?\*/)*", re.DOTALL)
+_EXPLAIN = re.compile(r"^EXPLAIN(\s+ANALY[SZ]E)?(\s*\([^)]*\))?\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ def resolve(name_or_sql: str) -> tuple[str | None, str]:
 def run(con: Any, name_or_sql: str) -> QueryResult:
     label, sql = resolve(name_or_sql)
     try:
+        if label is None:
+            refuse_unless_read_only(con, sql)
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
@@ -66,3 +71,26 @@ def run(con: Any, name_or_sql: str) -> QueryResult:
         raise QueryFailedError(label, str(error).splitlines()[0]) from error
     logger.debug("query %s: %d rows", label or "(SQL)", len(rows))
     return QueryResult(columns, rows)
+
+
+def refuse_unless_read_only(con: Any, sql: str) -> None:
+    """Raise QueryRefusedError unless every statement of ``sql`` only reads.
+
+    The catalog is opened read-only and confined to the dataset's folder, but inside that
+    folder DuckDB could still write (``COPY … TO``, ``EXPORT DATABASE``), and ``LOAD``,
+    ``ATTACH`` or a temporary table would change the session: only queries are let through.
+    """
+    for statement in con.extract_statements(sql):
+        text = _COMMENTS.sub("", statement.query)
+        if statement.type == duckdb.StatementType.EXPLAIN:
+            explained = _EXPLAIN.sub("", text, count=1)
+            if explained == text or not explained.strip():
+                raise QueryRefusedError(_first_word(text))
+            refuse_unless_read_only(con, explained)
+        elif statement.type != duckdb.StatementType.SELECT:
+            raise QueryRefusedError(_first_word(text))
+
+
+def _first_word(text: str) -> str:
+    words = text.split(None, 1)
+    return words[0].rstrip(";").upper() if words else "an empty statement"

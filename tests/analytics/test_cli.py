@@ -141,6 +141,48 @@ def test_ad_hoc_sql_reads_the_dataset_and_nothing_else(tmp_path: Path) -> None:
     assert write.returncode == 2 and not target.exists()
 
 
+def test_ad_hoc_sql_that_would_write_or_change_anything_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", str(data), "ingest", str(stream)).returncode == 0
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    catalog = (data / "catalog.duckdb").read_bytes()
+    refused = {
+        f"COPY (SELECT 1) TO '{data / 'events' / 'x.parquet'}'": "COPY",
+        f"SELECT 1; COPY (SELECT 1) TO '{data / 'evil.csv'}'": "COPY",
+        f"EXPORT DATABASE '{data / 'exported'}'": "EXPORT",
+        f"ATTACH '{data / 'other.duckdb'}' AS other": "ATTACH",
+        "CREATE VIEW v AS SELECT 1": "CREATE",
+        "CREATE TEMP TABLE t AS SELECT 1": "CREATE",
+        "DROP VIEW runs": "DROP",
+        "INSTALL httpfs": "INSTALL",
+        "LOAD json": "LOAD",
+        "SET enable_external_access = true": "SET",
+        "CHECKPOINT": "CHECKPOINT",
+        f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{data / 'e.csv'}'": "COPY",
+    }
+    for sql, what in refused.items():
+        result = audit("--data", str(data), "query", sql)
+        assert result.returncode == 2, sql
+        assert result.stderr.startswith(f"perstack-audit: the SQL was refused: {what} "), (
+            sql,
+            result.stderr,
+        )
+        assert "read-only" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+    assert (data / "catalog.duckdb").read_bytes() == catalog
+    for sql in (
+        "WITH n AS (SELECT count(*) AS c FROM events) SELECT c FROM n",
+        "FROM runs SELECT outcome",
+        "DESCRIBE events",
+        "EXPLAIN SELECT * FROM runs",
+        "SELECT 1 AS a UNION ALL SELECT 2",
+    ):
+        assert audit("--data", str(data), "query", sql).returncode == 0, sql
+
+
 def test_a_query_on_a_dataset_that_does_not_exist_says_so(tmp_path: Path) -> None:
     missing = audit("--data", str(tmp_path / "typo"), "query", "runs_by_outcome")
     assert missing.returncode == 2
