@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analytics.catalog import open_catalog
 from analytics.dataset import DATA_ENV, Dataset, default_root
-from analytics.errors import AnalyticsError, DatasetPathError
+from analytics.errors import AnalyticsError, DatasetPathError, NoDatasetError
 from analytics.ingest import ingest
 from analytics.output import FORMATS, render
 from analytics.queries import named_queries, resolve, run
@@ -139,14 +139,10 @@ def _query(dataset: Dataset, query: str, fmt: str, prices: Path | None) -> int:
     resolve(query)  # an unknown query name is reported before anything else
     if dataset.root.exists() and not dataset.root.is_dir():
         raise DatasetPathError(str(dataset.root))
-    if not dataset.root.is_dir():
-        # A mistyped --data would otherwise answer every question with "0 rows".
-        print(
-            f"perstack-audit: there is no dataset at {dataset.root}; ingest into it first "
-            "or check --data / PERSTACK_AUDIT_DATA",
-            file=sys.stderr,
-        )
-        return 2
+    if not dataset.exists():
+        # A mistyped --data would otherwise answer every question with "0 rows", and
+        # building a catalog would write into a folder that is not a dataset.
+        raise NoDatasetError(str(dataset.root))
     con = open_catalog(dataset, prices)
     try:
         result = run(con, query)

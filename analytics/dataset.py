@@ -93,6 +93,10 @@ class Dataset:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
+    def exists(self) -> bool:
+        """True once something was ingested here (or its catalog was copied here)."""
+        return self.catalog_path.is_file() or self.state_dir.is_dir()
+
     @property
     def state_dir(self) -> Path:
         return self.root / "_state"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 class AnalyticsError(Exception):
     """Base of every error the analytics package raises on purpose."""
@@ -25,6 +27,18 @@ class DatasetPathError(AnalyticsError):
         super().__init__(
             f"{path}: the dataset must be a folder, but this is a file; pass another --data "
             "(or PERSTACK_AUDIT_DATA)"
+        )
+        self.path = path
+
+
+class NoDatasetError(AnalyticsError):
+    """A query on a folder that holds no dataset (nothing was ingested into it)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"there is no dataset at {path}; create it with `perstack-audit --data "
+            f"{shlex.quote(path)} ingest PATH...` first, or check --data / "
+            "PERSTACK_AUDIT_DATA"
         )
         self.path = path
 

@@ -186,8 +186,24 @@ def test_ad_hoc_sql_that_would_write_or_change_anything_is_refused_naming_it(
 def test_a_query_on_a_dataset_that_does_not_exist_says_so(tmp_path: Path) -> None:
     missing = audit("--data", str(tmp_path / "typo"), "query", "runs_by_outcome")
     assert missing.returncode == 2
-    assert "no dataset" in missing.stderr
+    assert missing.stderr.startswith(f"perstack-audit: there is no dataset at {tmp_path / 'typo'}")
+    assert f"perstack-audit --data {tmp_path / 'typo'} ingest PATH" in missing.stderr
+    assert "Traceback" not in missing.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_query_on_a_folder_that_is_not_a_dataset_writes_nothing_into_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "somewhere"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    for args in (("query", "runs_by_outcome"), ("query", "SELECT 1")):
+        result = audit("--data", str(folder), *args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"perstack-audit: there is no dataset at {folder}")
+        assert "ingest" in result.stderr and "Traceback" not in result.stderr
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 
 
 def test_data_pointing_at_a_file_exits_2_naming_it(tmp_path: Path) -> None:
