@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from analytics.queries import named_queries, resolve, run
 USAGE = f"""\
 perstack-audit [-v] [--data DIR] ingest PATH... [--user NAME]
 perstack-audit [-v] [--data DIR] query NAME|SQL [--format table|csv|json] [--prices FILE]
+                                         [--timeout SECONDS]
 perstack-audit [-v] [--data DIR] list
 
 The dataset lives in --data, else ${DATA_ENV}, else ./.data/audit.
@@ -84,10 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the dataset's prices.csv, else built-in list prices)",
     )
 
+    query_cmd.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop the query after this many seconds (default: no limit)",
+    )
+
     commands.add_parser(
         "list", parents=[data], help="list the named audit queries and the catalog's views"
     )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds above 0 (e.g. --timeout 30)"
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ingest":
             return _ingest(dataset, args.paths, args.user, data_given=args.data is not None)
         if args.command == "query":
-            return _query(dataset, args.query, args.format, args.prices)
+            return _query(dataset, args.query, args.format, args.prices, args.timeout)
         return _list()
     except (AnalyticsError, OSError) as error:
         # Bad input (a missing path, an unwritable dataset folder) is a message, never a
@@ -135,7 +157,9 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given
     return 0
 
 
-def _query(dataset: Dataset, query: str, fmt: str, prices: Path | None) -> int:
+def _query(
+    dataset: Dataset, query: str, fmt: str, prices: Path | None, timeout_s: float | None
+) -> int:
     resolve(query)  # an unknown query name is reported before anything else
     if dataset.root.exists() and not dataset.root.is_dir():
         raise DatasetPathError(str(dataset.root))
@@ -145,7 +169,7 @@ def _query(dataset: Dataset, query: str, fmt: str, prices: Path | None) -> int:
         raise NoDatasetError(str(dataset.root))
     con = open_catalog(dataset, prices)
     try:
-        result = run(con, query)
+        result = run(con, query, timeout_s)
     finally:
         con.close()
     sys.stdout.write(render(result, fmt))

@@ -66,6 +66,19 @@ class QueryFailedError(AnalyticsError):
         self.reason = reason
 
 
+class QueryTimeoutError(AnalyticsError):
+    """A query stopped because it ran past the --timeout it was given."""
+
+    def __init__(self, query: str | None, seconds: float) -> None:
+        what = f"query {query!r}" if query is not None else "the SQL"
+        super().__init__(
+            f"{what} was stopped after {seconds:g} s (--timeout); narrow it (a WHERE on day "
+            "or user_name, a LIMIT) or give it more time"
+        )
+        self.query = query
+        self.seconds = seconds
+
+
 class QueryRefusedError(AnalyticsError):
     """Ad hoc SQL that would change something: only read-only statements are run."""
 

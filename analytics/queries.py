@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import duckdb
 
-from analytics.errors import QueryFailedError, QueryRefusedError, UnknownQueryError
+from analytics.errors import (
+    QueryFailedError,
+    QueryRefusedError,
+    QueryTimeoutError,
+    UnknownQueryError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +65,28 @@ def resolve(name_or_sql: str) -> tuple[str | None, str]:
     return None, name_or_sql
 
 
-def run(con: Any, name_or_sql: str) -> QueryResult:
+def run(con: Any, name_or_sql: str, timeout_s: float | None = None) -> QueryResult:
+    """Run a named query or read-only SQL; past ``timeout_s`` seconds DuckDB is interrupted
+    and QueryTimeoutError raised."""
     label, sql = resolve(name_or_sql)
+    timer = threading.Timer(timeout_s, con.interrupt) if timeout_s is not None else None
     try:
         if label is None:
             refuse_unless_read_only(con, sql)
+        if timer is not None:
+            timer.start()
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
         rows = cursor.fetchall()
+    except duckdb.InterruptException as error:
+        if timeout_s is None:
+            raise
+        raise QueryTimeoutError(label, timeout_s) from error
     except duckdb.Error as error:
         raise QueryFailedError(label, str(error).splitlines()[0]) from error
+    finally:
+        if timer is not None:
+            timer.cancel()
     logger.debug("query %s: %d rows", label or "(SQL)", len(rows))
     return QueryResult(columns, rows)
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,27 @@ def test_a_bad_prices_file_is_described_in_its_own_format(tmp_path: Path) -> Non
         path.write_text(text)
         with pytest.raises(PricesFileError, match=shape):
             read_prices(path)
+
+
+SLOW_SQL = (
+    "SELECT count(*) FROM range(100000) AS a, range(100000) AS b "
+    "WHERE (a.range * 7 + b.range) % 1000003 = 5"
+)
+
+
+def test_a_query_past_its_timeout_is_stopped_with_a_clear_error(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", data, "ingest", str(stream)).returncode == 0
+    started = time.monotonic()
+    stopped = audit("--data", data, "query", SLOW_SQL, "--timeout", "1")
+    assert time.monotonic() - started < 30
+    assert stopped.returncode == 2
+    assert stopped.stderr.startswith("perstack-audit: the SQL was stopped after 1 s (--timeout)")
+    assert "Traceback" not in stopped.stderr and stopped.stdout == ""
+    quick = audit("--data", data, "query", "runs_by_outcome", "--timeout", "60")
+    assert quick.returncode == 0
+    for bad in ("0", "-1", "soon"):
+        refused = audit("--data", data, "query", "runs_by_outcome", "--timeout", bad)
+        assert refused.returncode == 2
+        assert "--timeout" in refused.stderr and "a number of seconds above 0" in refused.stderr
