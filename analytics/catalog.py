@@ -7,8 +7,6 @@ open it and query ``runs``, ``tool_calls``, ``generations`` and the rest.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -22,8 +20,10 @@ import pyarrow.parquet as pq
 
 from analytics.dataset import Dataset, Touched, write_atomic
 from analytics.derive import QUIET
-from analytics.errors import PricesFileError
+from analytics.prices import read_prices
 from analytics.schemas import TABLES
+
+__all__ = ["open_catalog", "read_prices", "refresh_catalog", "resolve_prices"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +31,6 @@ logger = logging.getLogger(__name__)
 # name prefixes, longest first.
 DEFAULT_PRICES = "prices.json"
 PRICES_FILE_NAME = "prices.csv"
-_PRICE_COLUMNS = (
-    "model",
-    "input_usd_per_mtok",
-    "output_usd_per_mtok",
-    "cached_input_usd_per_mtok",
-)
 
 
 @dataclass(frozen=True)
@@ -211,32 +205,3 @@ def _load_prices(con: Any, path: Path, *, temporary: bool) -> None:
     )
     if rows:
         con.executemany("INSERT INTO prices VALUES (?, ?, ?, ?)", rows)
-
-
-def read_prices(path: Path) -> list[tuple[str, float, float, float]]:
-    """Rows of a prices file (CSV with a header, or a JSON list of objects with the same
-    keys): model prefix, then USD per million tokens."""
-    try:
-        with open(path, newline="") as handle:
-            if path.suffix == ".json":
-                rows = json.load(handle)
-                if not isinstance(rows, list):
-                    raise PricesFileError(str(path), "not a JSON list of objects")
-                header = list(rows[0]) if rows else list(_PRICE_COLUMNS)
-            else:
-                reader = csv.DictReader(handle)
-                header, rows = list(reader.fieldnames or []), list(reader)
-            missing = [c for c in _PRICE_COLUMNS if c not in header]
-            if missing:
-                raise PricesFileError(str(path), f"missing columns {', '.join(missing)}")
-            return [
-                (
-                    str(row["model"]),
-                    float(row["input_usd_per_mtok"]),
-                    float(row["output_usd_per_mtok"]),
-                    float(row["cached_input_usd_per_mtok"] or 0),
-                )
-                for row in rows
-            ]
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        raise PricesFileError(str(path), str(error)) from error

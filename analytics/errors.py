@@ -101,8 +101,8 @@ class PricesFileError(AnalyticsError):
             else ("a CSV with the columns")
         )
         super().__init__(
-            f"{path}: {reason} (expected {shape} model, input_usd_per_mtok, "
-            "output_usd_per_mtok, cached_input_usd_per_mtok)"
+            f"{path}: {reason}; expected {shape} model, input_usd_per_mtok, "
+            "output_usd_per_mtok, cached_input_usd_per_mtok (USD per million tokens)"
         )
         self.path = path
         self.reason = reason

@@ -243,6 +243,20 @@ def test_a_bad_prices_file_is_described_in_its_own_format(tmp_path: Path) -> Non
             read_prices(path)
 
 
+def test_a_bad_prices_option_exits_2_naming_file_item_and_key(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", data, "ingest", str(stream)).returncode == 0
+    prices = tmp_path / "prices.json"
+    prices.write_text('[{"model": "claude-", "input_usd_per_mtok": -1, "output_usd_per_mtok": 1}]')
+    result = audit("--data", data, "query", "tokens_and_cost", "--prices", str(prices))
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"perstack-audit: {prices}: item 1 (model 'claude-'): input_usd_per_mtok is -1, below 0"
+    )
+    assert "Traceback" not in result.stderr
+
+
 SLOW_SQL = (
     "SELECT count(*) FROM range(100000) AS a, range(100000) AS b "
     "WHERE (a.range * 7 + b.range) % 1000003 = 5"

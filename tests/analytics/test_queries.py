@@ -164,3 +164,81 @@ def test_the_dataset_own_prices_file_is_used(audited: Path, query: Query) -> Non
         refresh_catalog(Dataset(audited))
     rows = [r for r in query("tokens_and_cost") if r["expert_key"] == "writer"]
     assert rows[0]["cost_usd"] == pytest.approx(300.0)
+
+
+HEADER = "model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "p.csv",
+            HEADER + "claude-x,3,abc,0.3\n",
+            "p.csv: line 2 (model 'claude-x'): output_usd_per_mtok is 'abc', not a number;",
+        ),
+        (
+            "p.csv",
+            HEADER + "claude-x,-3,15,0.3\n",
+            "p.csv: line 2 (model 'claude-x'): input_usd_per_mtok is -3, below 0;",
+        ),
+        (
+            "p.csv",
+            HEADER + "claude-x,nan,15,0.3\n",
+            "p.csv: line 2 (model 'claude-x'): input_usd_per_mtok is 'nan', not a number;",
+        ),
+        (
+            "p.csv",
+            HEADER.rstrip() + ",input_usd\nclaude-x,3,15,0.3,1\n",
+            "p.csv: unknown column 'input_usd' (did you mean 'input_usd_per_mtok'?);",
+        ),
+        (
+            "p.json",
+            '[{"model": "claude-x", "input_usd_per_mtok": 3, "output_usd_per_mtok": 15, '
+            '"cached_input_usd_per_mtok": 0.3, "output_usd": 1}]',
+            "p.json: item 1 (model 'claude-x'): unknown key 'output_usd' "
+            "(did you mean 'output_usd_per_mtok'?);",
+        ),
+        (
+            "p.json",
+            '[{"model": "claude-x", "input_usd_per_mtok": "3", "output_usd_per_mtok": 15, '
+            '"cached_input_usd_per_mtok": 0.3}]',
+            "p.json: item 1 (model 'claude-x'): input_usd_per_mtok is '3', not a number;",
+        ),
+        (
+            "p.json",
+            '[{"model": "claude-x", "input_usd_per_mtok": true, "output_usd_per_mtok": 15, '
+            '"cached_input_usd_per_mtok": 0.3}]',
+            "p.json: item 1 (model 'claude-x'): input_usd_per_mtok is True, not a number;",
+        ),
+        ("p.json", '[{"model": "claude-x",', "p.json: invalid JSON at line 1 column"),
+        ("p.json", '{"model": "x"}', "p.json: not a JSON list of objects"),
+        ("p.json", '["claude-x"]', "p.json: item 1 is str, not an object"),
+        (
+            "p.json",
+            '[{"model": 7, "input_usd_per_mtok": 1, "output_usd_per_mtok": 1, '
+            '"cached_input_usd_per_mtok": 1}]',
+            "p.json: item 1: model is 7, not a model name",
+        ),
+    ],
+)
+def test_a_bad_prices_file_names_the_file_the_place_and_the_fix(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    from analytics.catalog import read_prices
+    from analytics.errors import PricesFileError
+
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PricesFileError) as raised:
+        read_prices(path)
+    assert str(raised.value).startswith(f"{tmp_path}/{message}"), str(raised.value)
+    assert "expected" in str(raised.value)
+
+
+def test_an_empty_cached_input_price_counts_as_zero(tmp_path: Path) -> None:
+    from analytics.catalog import read_prices
+
+    path = tmp_path / "p.csv"
+    path.write_text(HEADER + "claude-x,3,15,\n")
+    assert read_prices(path) == [("claude-x", 3.0, 15.0, 0.0)]
