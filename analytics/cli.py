@@ -8,6 +8,7 @@ import logging
 import math
 import shlex
 import sys
+import traceback
 from pathlib import Path
 
 from analytics.catalog import open_catalog
@@ -25,10 +26,15 @@ perstack-audit [-v] [--data DIR] list
 
 The dataset lives in --data, else ${DATA_ENV}, else ./.data/audit.
 """
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
 EXIT_CODES = """\
-exit codes: 0 done (lines that could not be read are quarantined and counted on stderr,
-not an error); 2 bad usage or input: an unknown query name, SQL that failed, a path to
-ingest that does not exist, no dataset to query, an unreadable prices file.
+exit codes: 0 done (ingest: also when lines or files could not be read; they are
+quarantined, counted and named on stderr); 1 internal error (a bug or a damaged dataset:
+one line on stderr, the traceback with -v); 2 bad usage or input: an unknown query name,
+SQL that failed, was refused or ran past --timeout, a path to ingest that does not exist,
+no dataset to query, a bad prices file, a dataset locked by another ingest for too long.
 """
 
 
@@ -130,7 +136,19 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input (a missing path, an unwritable dataset folder) is a message, never a
         # traceback; OSError's text names the file.
         print(f"perstack-audit: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        # The top level: anything else is a bug or a damaged dataset. One line names it;
+        # the traceback, for a bug report, comes with -v.
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        first = str(error).splitlines()[0] if str(error) else ""
+        print(
+            f"perstack-audit: internal error: {type(error).__name__}: {first} "
+            "(rerun with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given: bool) -> int:
@@ -154,7 +172,7 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given
             f"see them with: perstack-audit{data} query 'SELECT * FROM quarantine'",
             file=sys.stderr,
         )
-    return 0
+    return EXIT_OK
 
 
 def _query(
@@ -173,7 +191,7 @@ def _query(
     finally:
         con.close()
     sys.stdout.write(render(result, fmt))
-    return 0
+    return EXIT_OK
 
 
 def _list() -> int:
@@ -185,4 +203,4 @@ def _list() -> int:
         "variants compute at query time), usage_events, tool_results, jobs, run_settings, "
         "checkpoints, checkpoint_versions, messages, quarantine; table: prices"
     )
-    return 0
+    return EXIT_OK

@@ -279,3 +279,21 @@ def test_a_query_past_its_timeout_is_stopped_with_a_clear_error(tmp_path: Path) 
         refused = audit("--data", data, "query", "runs_by_outcome", "--timeout", bad)
         assert refused.returncode == 2
         assert "--timeout" in refused.stderr and "a number of seconds above 0" in refused.stderr
+
+
+def test_an_internal_error_exits_1_with_one_line_and_the_traceback_only_with_v(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", str(data), "ingest", str(stream)).returncode == 0
+    (damaged,) = (data / "events").glob("*/*.parquet")
+    damaged.write_bytes(b"not parquet")  # a damaged dataset: not the user's input
+    stream.touch()
+    result = audit("--data", str(data), "ingest", str(stream))
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("perstack-audit: internal error: ")
+    assert str(damaged) in line and line.endswith("(rerun with -v for the traceback)")
+    verbose = audit("-v", "--data", str(data), "ingest", str(stream))
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr
