@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +22,7 @@ from analytics.dataset import Dataset, Touched, write_atomic
 from analytics.derive import QUIET
 from analytics.prices import read_prices
 from analytics.schemas import TABLES
+from analytics.upgrade import check_readable
 
 __all__ = ["open_catalog", "read_prices", "refresh_catalog", "resolve_prices"]
 
@@ -37,20 +38,26 @@ PRICES_FILE_NAME = "prices.csv"
 class Summary:
     """A view too slow to compute over millions of events at every query: it is written to
     a snapshot file at each ingest (its *_live view stays available), recomputing only
-    the rows whose ``key`` the ingest touched."""
+    the rows whose ``key`` the ingest touched (``key``: a SQL expression giving the
+    strings Touched holds)."""
 
     name: str
     sql: str
     key: str
+    touched: Literal["runs", "calls"]
 
 
+# Touched.calls holds dataset.key_array of (job_id, tool_call_id): both joined by chr(31),
+# a null as ''.
+_CALL_KEY = "(coalesce(job_id, '') || chr(31) || coalesce(tool_call_id, ''))"
 SUMMARIES = (
-    Summary("runs", "SELECT * FROM runs_live", "run_id"),
-    Summary("generations", "SELECT * FROM generations_live", "run_id"),
+    Summary("runs", "SELECT * FROM runs_live", "run_id", "runs"),
+    Summary("generations", "SELECT * FROM generations_live", "run_id", "runs"),
     Summary(
         "tool_calls",
         "SELECT * EXCLUDE (args, result, result_text) FROM tool_calls_live",
-        "tool_call_id",
+        _CALL_KEY,
+        "calls",
     ),
 )
 
@@ -74,7 +81,7 @@ def refresh_catalog(
             if not path.exists() or (touched is not None and touched.full):
                 _write_snapshot(con, summary.sql, path)
             elif touched is not None:
-                keys = touched.runs if summary.key == "run_id" else touched.calls
+                keys = touched.runs if summary.touched == "runs" else touched.calls
                 _update_snapshot(con, summary, path, keys)
             con.execute(
                 f"CREATE OR REPLACE VIEW {summary.name} AS "
@@ -114,6 +121,7 @@ def _update_snapshot(con: Any, summary: Summary, path: Path, keys: list[str]) ->
 
 def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
     """A read-only connection to the catalog (several readers may share the file)."""
+    check_readable(dataset)
     if not dataset.catalog_path.exists():
         with dataset.locked():
             refresh_catalog(dataset)

@@ -162,6 +162,8 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given
         "seconds": round(report.seconds, 3),
     }
     print(json.dumps(summary))
+    for note in report.notes:
+        print(f"perstack-audit: {note}", file=sys.stderr)
     for skipped in report.skipped:
         print(f"perstack-audit: skipped {skipped}", file=sys.stderr)
     quarantined = report.rows.get("quarantine", 0)

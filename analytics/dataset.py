@@ -5,6 +5,7 @@ Layout under the dataset root::
     events/day=2026-12-03/part-<batch>.parquet     (tables with a day column)
     messages/part-<batch>.parquet                  (tables without one)
     _state/files.json                              (what was ingested: size, mtime)
+    _state/format.json                             (format version, see upgrade.py)
     _state/lock                                    (held while an ingest writes)
     catalog.duckdb                                 (views over the Parquet files)
 

@@ -20,6 +20,15 @@ class DatasetLockedError(AnalyticsError):
         self.lock_path = lock_path
 
 
+class DatasetFormatError(AnalyticsError):
+    """The dataset's format file is unreadable, or newer than this code."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class DatasetPathError(AnalyticsError):
     """The dataset path exists but is not a folder."""
 

@@ -26,14 +26,16 @@ from analytics.dataset import (
     Touched,
     commit,
     discard,
+    key_array,
     load_touched,
     new_batch_id,
     save_touched,
 )
 from analytics.derive import DERIVED, derive, doc_table
 from analytics.errors import DatasetPathError
-from analytics.schemas import QUARANTINE, TABLES
+from analytics.schemas import CALL_KEY, QUARANTINE, TABLES
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
+from analytics.upgrade import upgrade
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class IngestReport:
     seconds: float = 0.0
     # "path: why" for each file passed over (also in quarantine as line 0).
     skipped: list[str] = field(default_factory=list)
+    # What else a person should know: an upgrade of the dataset's format, say.
+    notes: list[str] = field(default_factory=list)
 
     def add(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
@@ -75,8 +79,13 @@ def ingest(
     sources = found.sources
     report.skipped = [f"{s.path}: {s.reason}" for s in found.skipped]
     with dataset.locked():
+        report.notes = upgrade(dataset)
         seen = dataset.load_seen_files()
         touched = load_touched(dataset)
+        if report.notes:
+            # Rows were re-keyed or rebuilt: every snapshot is recomputed.
+            touched.full = True
+            save_touched(dataset, touched)
         todo = [s for s in sources if seen.get(str(s.path)) != s.fingerprint]
         report.files_skipped = len(sources) - len(todo)
         with contextlib.closing(_read_ahead(read_batches(todo, chunk_bytes))) as batches:
@@ -186,8 +195,8 @@ def _write_batch(
         commit(staging.result())
     report.add("events", new_events.num_rows)
     runs = pc.unique(new_events.column("run_id")).to_pylist()
-    ids = [derived[t].column("tool_call_id") for t in ("tool_calls", "tool_results")]
-    calls = pc.unique(pa.chunked_array(ids[0].chunks + ids[1].chunks, pa.string())).to_pylist()
+    ids = [key_array(derived[t], CALL_KEY) for t in ("tool_calls", "tool_results")]
+    calls = pc.unique(pa.chunked_array(ids, pa.string())).to_pylist()
     return runs, calls
 
 

@@ -270,11 +270,16 @@ class TableSpec:
     day_column: str | None
 
 
+# What tells one tool call from another.
+CALL_KEY = ("job_id", "tool_call_id")
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         TableSpec("events", EVENTS, ("event_id",), "ts"),
-        TableSpec("tool_calls", TOOL_CALLS, ("tool_call_id",), "ts"),
+        # Tool call ids are unique within a job only (the scripted provider, and the
+        # reference's, number them from 1 in every job).
+        TableSpec("tool_calls", TOOL_CALLS, CALL_KEY, "ts"),
         TableSpec("tool_results", TOOL_RESULTS, ("tool_call_id", "event_id"), "ts"),
         TableSpec("checkpoints", CHECKPOINTS, ("checkpoint_id", "version_hash"), None),
         TableSpec("messages", MESSAGES, ("message_id",), None),

@@ -29,16 +29,18 @@ SELECT * EXCLUDE (rank_) FROM (
 ) WHERE rank_ = 1;
 
 -- One row per tool call, joined to its first result: ok, error or pending, and duration.
+-- A tool call id is unique within its job only.
 CREATE OR REPLACE VIEW tool_calls_live AS
 WITH r AS (
     SELECT
+        job_id,
         tool_call_id,
         min(ts) AS result_ts,
         bool_or(is_error) AS is_error,
         arg_min(result_text, ts) AS result_text,
         arg_min(result, ts) AS result
     FROM @tool_results@
-    GROUP BY tool_call_id
+    GROUP BY job_id, tool_call_id
 )
 SELECT
     c.tool_call_id, c.ts AS called_at, c.job_id, c.run_id, c.expert_key, c.step_number,
@@ -49,7 +51,7 @@ SELECT
     date_diff('millisecond', c.ts, r.result_ts) AS duration_ms,
     r.result_text, r.result
 FROM @tool_calls@ AS c
-LEFT JOIN r USING (tool_call_id);
+LEFT JOIN r ON r.job_id IS NOT DISTINCT FROM c.job_id AND r.tool_call_id = c.tool_call_id;
 
 -- The events that carry one generation's usage, each generation once. The reference
 -- emits callTools and then callDelegate (or callInteractiveTool) with the same usage for

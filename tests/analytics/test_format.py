@@ -1,0 +1,89 @@
+"""Tool calls are keyed within their job, and datasets of the older format are upgraded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from analytics import Dataset, ingest
+
+from .runs import RunBuilder, write_jsonl
+
+Query = Callable[..., list[dict[str, Any]]]
+
+
+def same_call_ids_in_two_jobs() -> list[dict[str, Any]]:
+    """The scripted provider numbers tool calls from 1 in every job: ids repeat across jobs."""
+    events = []
+    for job, (duration, error) in (("ja", (30, False)), ("jb", (70, True))):
+        builder = RunBuilder(job=job, run=f"{job}-run").start()
+        builder.tool_step(1, [("@perstack/base", "exec", duration, error)])
+        builder.complete(2)
+        for event in builder.events:
+            for call in event.get("toolCalls", []) + event.get("toolResults", []):
+                call["id"] = "toolu_1"
+        events += builder.events
+    return events
+
+
+def test_a_tool_call_id_repeated_in_another_job_is_another_call(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
+    rows = query("SELECT job_id, tool_call_id, outcome, duration_ms FROM tool_calls ORDER BY 1")
+    assert rows == [
+        {"job_id": "ja", "tool_call_id": "toolu_1", "outcome": "ok", "duration_ms": 30},
+        {"job_id": "jb", "tool_call_id": "toolu_1", "outcome": "error", "duration_ms": 70},
+    ]
+    live = query("SELECT job_id, outcome, duration_ms FROM tool_calls_live ORDER BY 1")
+    assert [(r["job_id"], r["outcome"], r["duration_ms"]) for r in live] == [
+        ("ja", "ok", 30),
+        ("jb", "error", 70),
+    ]
+    format_file = data_dir / "_state" / "format.json"
+    assert json.loads(format_file.read_text()) == {"format": 2}
+
+
+def test_a_dataset_of_the_older_format_is_upgraded_without_losing_a_row(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    stream = write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())
+    ingest([stream], data_dir)
+    # Make it what format 1 wrote: no format file, tool calls keyed by their id alone (the
+    # second job's call was dropped as a duplicate), views and snapshot built that way.
+    dataset = Dataset(data_dir)
+    (data_dir / "_state" / "format.json").unlink()
+    for file in [*dataset.files("tool_calls"), data_dir / "summaries" / "tool_calls.parquet"]:
+        table = pq.read_table(file, partitioning=None)
+        pq.write_table(table.filter(pc.equal(table.column("job_id"), "ja")), file)
+    assert [r["job_id"] for r in query("SELECT job_id FROM tool_calls")] == ["ja"]
+
+    report = ingest([], data_dir)
+    assert report.notes == [
+        f"{dataset.root}: upgraded the dataset from format 1 to 2: tool_calls are now "
+        "keyed by (job_id, tool_call_id) and were rebuilt from the stored events "
+        "(1 row before, 2 now)"
+    ]
+    rows = query("SELECT job_id, outcome FROM tool_calls ORDER BY job_id")
+    assert rows == [{"job_id": "ja", "outcome": "ok"}, {"job_id": "jb", "outcome": "error"}]
+    assert json.loads((data_dir / "_state" / "format.json").read_text()) == {"format": 2}
+    assert ingest([], data_dir).notes == []
+    assert not [p for p in data_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_dataset_of_a_newer_format_is_left_alone(tmp_path: Path, data_dir: Path) -> None:
+    import pytest
+
+    from analytics.errors import DatasetFormatError
+
+    ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
+    (data_dir / "_state" / "format.json").write_text('{"format": 99}')
+    before = sorted(str(p) for p in data_dir.rglob("*"))
+    with pytest.raises(DatasetFormatError, match="format 99.*this perstack-audit knows up to 2"):
+        ingest([write_jsonl(tmp_path / "b.jsonl", [])], data_dir)
+    assert sorted(str(p) for p in data_dir.rglob("*")) == before
