@@ -194,7 +194,8 @@ def _write_batch(
             raise
         commit(staging.result())
     report.add("events", new_events.num_rows)
-    runs = pc.unique(new_events.column("run_id")).to_pylist()
+    run_ids = [new_events.column("run_id"), derived["run_settings"].column("run_id")]
+    runs = pc.unique(pa.chunked_array(run_ids, pa.string())).to_pylist()
     ids = [key_array(derived[t], CALL_KEY) for t in ("tool_calls", "tool_results")]
     calls = pc.unique(pa.chunked_array(ids, pa.string())).to_pylist()
     return runs, calls

@@ -109,9 +109,17 @@ FROM steps AS s
 LEFT JOIN step_usage AS u USING (run_id, step_number);
 
 -- One row per run: outcome (how its last stop event ended it, else 'unfinished'),
--- steps, tokens, errors, and the time from its start to its first LLM call.
+-- steps, tokens, errors, and the time from its start to its first LLM call. A run is a
+-- run id of a run event (those carry expertKey) or of a run-setting file; the runtime's
+-- own events (initializeRuntime, skills, containers) and checkpoints (delegatedBy) only
+-- mention run ids, and a run id nothing else names is not a run.
 CREATE OR REPLACE VIEW runs_live AS
-WITH per_run AS (
+WITH run_ids AS (
+    SELECT run_id FROM @events@ WHERE run_id IS NOT NULL AND expert_key IS NOT NULL
+    UNION
+    SELECT run_id FROM run_settings
+),
+per_run AS (
     SELECT
         run_id,
         any_value(job_id) AS job_id,
@@ -138,7 +146,7 @@ WITH per_run AS (
         min(day) AS day,
         count(*) AS events
     FROM @events@
-    WHERE run_id IS NOT NULL
+    WHERE run_id IN (SELECT run_id FROM run_ids)
     GROUP BY run_id
 ),
 run_usage AS (
@@ -159,7 +167,9 @@ job_runtime AS (
     GROUP BY job_id
 )
 SELECT
-    p.run_id, p.job_id, p.expert_key, p.user_name,
+    k.run_id, coalesce(p.job_id, s.job_id) AS job_id,
+    coalesce(p.expert_key, s.expert_key) AS expert_key,
+    coalesce(p.user_name, s.user_name) AS user_name,
     CASE p.stop_event
         WHEN 'completeRun' THEN 'completed'
         WHEN 'stopRunByError' THEN 'stoppedByError'
@@ -170,8 +180,9 @@ SELECT
     END AS outcome,
     coalesce(s.model, j.model) AS model,
     coalesce(s.max_steps, j.max_steps) AS max_steps,
-    p.day, p.steps, p.retries, p.last_retry_reason, p.error_name, p.error_message,
-    coalesce(p.run_started_at, p.first_event_at) AS started_at,
+    coalesce(p.day, s.started_at::DATE) AS day, p.steps, coalesce(p.retries, 0) AS retries,
+    p.last_retry_reason, p.error_name, p.error_message,
+    coalesce(p.run_started_at, p.first_event_at, s.started_at) AS started_at,
     p.finished_at, p.last_event_at,
     date_diff('millisecond', coalesce(p.run_started_at, p.first_event_at), p.finished_at)
         AS duration_ms,
@@ -181,11 +192,12 @@ SELECT
     date_diff('millisecond', p.runtime_started_at, p.first_generation_at)
         AS ms_from_runtime_start_to_first_llm_call,
     u.input_tokens, u.output_tokens, u.reasoning_tokens, u.cached_input_tokens,
-    u.total_tokens, p.events
-FROM per_run AS p
+    u.total_tokens, coalesce(p.events, 0) AS events
+FROM run_ids AS k
+LEFT JOIN per_run AS p USING (run_id)
+LEFT JOIN run_settings AS s USING (run_id)
 LEFT JOIN run_usage AS u USING (run_id)
-LEFT JOIN job_runtime AS j USING (job_id)
-LEFT JOIN run_settings AS s USING (run_id);
+LEFT JOIN job_runtime AS j ON j.job_id = coalesce(p.job_id, s.job_id);
 
 -- One row per job: job.json when the runtime wrote one (ours does, the reference does
 -- not), completed by what the events say.
@@ -208,7 +220,6 @@ from_events AS (
         any_value(model) FILTER (WHERE type = 'initializeRuntime') AS model,
         min(ts) AS first_event_at,
         max(ts) AS last_event_at,
-        count(DISTINCT run_id) AS runs,
         arg_max(type, ts) FILTER (WHERE type IN (
             'completeRun', 'stopRunByError', 'stopRunByExceededMaxSteps',
             'stopRunByDelegate', 'stopRunByInteractiveTool')) AS last_stop_event
@@ -217,6 +228,16 @@ from_events AS (
 ),
 job_usage AS (
     SELECT job_id, sum(total_tokens) AS total_tokens FROM usage_events GROUP BY job_id
+),
+-- Runs as runs_live counts them: run events and run-setting files.
+job_runs AS (
+    SELECT job_id, count(DISTINCT run_id) AS runs FROM (
+        SELECT job_id, run_id FROM @events@
+        WHERE run_id IS NOT NULL AND expert_key IS NOT NULL
+        UNION
+        SELECT job_id, run_id FROM run_settings
+    )
+    GROUP BY job_id
 )
 SELECT
     job_id,
@@ -230,9 +251,10 @@ SELECT
     e.model, coalesce(l.user_name, e.user_name) AS user_name,
     coalesce(l.started_at, e.first_event_at) AS started_at,
     coalesce(l.finished_at, e.last_event_at) AS finished_at,
-    l.total_steps, l.max_steps, e.runs,
+    l.total_steps, l.max_steps, coalesce(r.runs, 0) AS runs,
     coalesce(l.total_tokens, u.total_tokens) AS total_tokens,
     l.input_tokens, l.output_tokens, l.cached_input_tokens
 FROM latest AS l
 FULL OUTER JOIN from_events AS e USING (job_id)
-LEFT JOIN job_usage AS u USING (job_id);
+LEFT JOIN job_usage AS u USING (job_id)
+LEFT JOIN job_runs AS r USING (job_id);

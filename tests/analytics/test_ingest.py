@@ -471,3 +471,47 @@ def test_a_duplicate_event_id_on_another_utc_day_is_stored_once(
         {"event_id": "other", "ms": other["timestamp"]},
         {"event_id": "same", "ms": first["timestamp"]},
     ]
+
+
+def test_runs_come_from_run_events_and_run_settings_not_from_mentions_of_a_run_id(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    child = RunBuilder(job="j1", run="child", expert="helper")
+    child.event(
+        "startRun",
+        1,
+        initialCheckpoint=child.checkpoint(
+            1, "init", [], delegatedBy={"expert": {"key": "lead"}, "runId": "parent"}
+        ),
+        inputMessages=[],
+    )
+    child.complete(1)
+    # The runtime's own events of a run that never started: they mention its id only.
+    ghost = RunBuilder(job="j1", run="ghost")
+    ghost.runtime("initializeRuntime", model="m", expertName="x")
+    ghost.runtime("skillConnected", skillName="@perstack/base")
+    ingest([write_jsonl(tmp_path / "a.jsonl", child.events + ghost.events)], data_dir)
+    setting_dir = tmp_path / "ws" / "perstack" / "jobs" / "j1" / "runs" / "set-up"
+    setting_dir.mkdir(parents=True)
+    setting = {"jobId": "j1", "runId": "set-up", "expertKey": "writer", "model": "m2"}
+    (setting_dir / "run-setting.json").write_text(json.dumps(setting | {"startedAt": 1000}))
+    ingest([tmp_path / "ws"], data_dir)
+    for view in ("runs", "runs_live"):
+        rows = query(f"SELECT run_id, expert_key, outcome, model, events FROM {view} ORDER BY 1")
+        assert rows == [
+            {
+                "run_id": "child",
+                "expert_key": "helper",
+                "outcome": "completed",
+                "model": "m",  # the job's initializeRuntime says so
+                "events": 3,
+            },
+            {
+                "run_id": "set-up",
+                "expert_key": "writer",
+                "outcome": "unfinished",
+                "model": "m2",
+                "events": 0,
+            },
+        ], view
+    assert query("SELECT runs FROM jobs") == [{"runs": 2}]
