@@ -18,8 +18,9 @@ from importlib import resources
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from analytics.schemas import TABLES
+from analytics.schemas import TABLES, ms_out_of_range
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +69,24 @@ def derive(
         out = {}
         for name in DERIVED:
             table = con.sql(sql_text("derive", f"{name}.sql")).to_arrow_table()
-            out[name] = table.select(TABLES[name].schema.names).cast(TABLES[name].schema)
+            schema = TABLES[name].schema
+            out[name] = _null_bad_times(table.select(schema.names).cast(schema))
         return out
     finally:
         con.close()
+
+
+def _null_bad_times(table: pa.Table) -> pa.Table:
+    """Times of job and run-setting files outside the accepted range become null (the
+    file's text keeps them): stored, DuckDB could not read them back."""
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_timestamp(field.type):
+            continue
+        bad = ms_out_of_range(table.column(index))
+        if pc.any(bad).as_py():
+            null = pa.scalar(None, field.type)
+            table = table.set_column(index, field.name, pc.if_else(bad, null, table[index]))
+    return table
 
 
 def _numbered(table: pa.Table, name: str) -> pa.Table:

@@ -33,7 +33,7 @@ from analytics.dataset import (
 )
 from analytics.derive import DERIVED, derive, doc_table
 from analytics.errors import DatasetPathError
-from analytics.schemas import CALL_KEY, QUARANTINE, TABLES
+from analytics.schemas import CALL_KEY, QUARANTINE, TABLES, TS_RANGE, ms_out_of_range
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
 from analytics.upgrade import upgrade
 
@@ -208,23 +208,22 @@ def _with_provenance(table: pa.Table, user: str | None, now: pa.Scalar) -> pa.Ta
 
 
 _REQUIRED = (("event_id", "id"), ("type", "type"), ("ts", "timestamp"))
-# Accepted event times, UTC epoch milliseconds: from the epoch (some streams and tests use
-# small counters) up to 2100-01-01. Past that a value is not a time in milliseconds (e.g.
-# microseconds): its day cannot be a partition folder, and one such row broke the dataset.
-TS_MIN_MS = 0
-TS_MAX_MS = 4_102_444_800_000
+# Other times an event carries: out of range, the column is left null (raw keeps them).
+_OTHER_TIMES = (("step_started_at", "step.startedAt"), ("step_finished_at", "step.finishedAt"))
 
 
 def _split_invalid(events: pa.Table) -> tuple[pa.Table, list[Quarantined]]:
-    """Events without an id, type or a timestamp in range cannot be keyed or placed."""
+    """Events without an id, type or a timestamp in range cannot be keyed or placed; other
+    times out of range are left null, with a note."""
+    events, notes = _null_bad_times(events)
     missing = None
     for column, _ in _REQUIRED:
         null = pc.is_null(events.column(column))
         missing = null if missing is None else pc.or_(missing, null)
-    bad_ts = _ts_out_of_range(events)
+    bad_ts = ms_out_of_range(events.column("ts"))
     invalid = bad_ts if missing is None else pc.or_(missing, bad_ts)
     if not pc.any(invalid).as_py():
-        return events, []
+        return events, notes
     bad = events.filter(invalid)
     # As integers: an out-of-range time has no Python datetime.
     bad = bad.set_column(bad.schema.get_field_index("ts"), "ts", bad.column("ts").cast(pa.int64()))
@@ -236,16 +235,31 @@ def _split_invalid(events: pa.Table) -> tuple[pa.Table, list[Quarantined]]:
         reason = (
             f"event has no {' and no '.join(absent)}"
             if absent
-            else f"timestamp out of range (accepted: {TS_MIN_MS} to {TS_MAX_MS} ms since epoch)"
+            else f"timestamp out of range ({TS_RANGE})"
         )
         quarantined.append(Quarantined(row["source_file"], row["source_line"], reason, row["raw"]))
-    return events.filter(pc.invert(invalid)), quarantined
+    return events.filter(pc.invert(invalid)), notes + quarantined
 
 
-def _ts_out_of_range(events: pa.Table) -> pa.ChunkedArray:
-    ms = events.column("ts").cast(pa.int64())
-    outside = pc.or_(pc.less(ms, TS_MIN_MS), pc.greater_equal(ms, TS_MAX_MS))
-    return pc.fill_null(outside, False)
+def _null_bad_times(events: pa.Table) -> tuple[pa.Table, list[Quarantined]]:
+    masks = {column: ms_out_of_range(events.column(column)) for column, _ in _OTHER_TIMES}
+    any_bad = None
+    for mask in masks.values():
+        any_bad = mask if any_bad is None else pc.or_(any_bad, mask)
+    if any_bad is None or not pc.any(any_bad).as_py():
+        return events, []
+    rows = events.filter(any_bad).select(["source_file", "source_line", "raw"]).to_pylist()
+    flags = {column: mask.filter(any_bad).to_pylist() for column, mask in masks.items()}
+    notes = []
+    for i, row in enumerate(rows):
+        fields = " and ".join(field for column, field in _OTHER_TIMES if flags[column][i])
+        reason = f"kept with {fields} left null: out of range ({TS_RANGE})"
+        notes.append(Quarantined(row["source_file"], row["source_line"], reason, row["raw"]))
+    for column, mask in masks.items():
+        null = pa.scalar(None, events.schema.field(column).type)
+        index = events.schema.get_field_index(column)
+        events = events.set_column(index, column, pc.if_else(mask, null, events[column]))
+    return events, notes
 
 
 def _quarantine_table(rows: list[Quarantined], user: str | None, now: pa.Scalar) -> pa.Table:

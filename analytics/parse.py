@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from analytics.schemas import COMMON_PATHS, EVENT_COLUMNS, TEXT, json_read_schema
+from analytics.schemas import COMMON_PATHS, EVENT_COLUMNS, TEXT, TS_RANGE, json_read_schema
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ _COMMON_TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 TOO_DEEP = "invalid JSON: nested too deeply to read"
+_INT64_MIN, _INT64_END = -(2**63), 2**63
 
 
 @dataclass(frozen=True)
@@ -244,14 +245,24 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
 
 
 def _wrong_type(obj: dict[str, object], key: str) -> str:
+    value = obj[key]
+    if key == "timestamp" and _is_int(value):
+        return f"timestamp out of range ({TS_RANGE})"
     expected = "an integer (epoch milliseconds)" if key == "timestamp" else "a string"
-    return f"{key} is {type(obj[key]).__name__}, not {expected}"
+    return f"{key} is {type(value).__name__}, not {expected}"
 
 
 def _has_type(obj: dict[str, object], key: str) -> bool:
     value = obj.get(key)
     expected = _COMMON_TYPES[key]
+    if expected is int:
+        # Past 64 bits no column holds it (a timestamp there is out of range anyway).
+        return _is_int(value) and _INT64_MIN <= value < _INT64_END  # type: ignore[operator]
     return isinstance(value, expected) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _flatten(table: pa.Table) -> pa.Table:

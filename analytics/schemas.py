@@ -12,9 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TIMESTAMP = pa.timestamp("ms", tz="UTC")
 TEXT = pa.large_string()
+# Accepted times, UTC epoch milliseconds: from the epoch (some streams and tests use small
+# counters) up to 2100-01-01. Past that a value is not a time in milliseconds (e.g.
+# microseconds): its day cannot be a partition folder, and DuckDB cannot read it back (one
+# such value broke every query of the dataset).
+TS_MIN_MS = 0
+TS_MAX_MS = 4_102_444_800_000
+TS_RANGE = f"accepted: {TS_MIN_MS} to {TS_MAX_MS} ms since the epoch, 1970 to 2100"
+
+
+def ms_out_of_range(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """True where a timestamp (or integer milliseconds) is outside the accepted range;
+    False where it is null."""
+    if pa.types.is_timestamp(column.type) and column.type.unit != "ms":
+        column = pc.cast(column, pa.timestamp("ms", tz=column.type.tz), safe=False)
+    ms = pc.cast(column, pa.int64())
+    outside = pc.or_(pc.less(ms, TS_MIN_MS), pc.greater_equal(ms, TS_MAX_MS))
+    return pc.fill_null(outside, False)
 
 
 @dataclass(frozen=True)

@@ -515,3 +515,58 @@ def test_runs_come_from_run_events_and_run_settings_not_from_mentions_of_a_run_i
             },
         ], view
     assert query("SELECT runs FROM jobs") == [{"runs": 2}]
+
+
+def test_timestamps_no_calendar_holds_are_quarantined_or_left_null_never_stored(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    year_300000 = 9_404_975_404_800_000
+    good = 1700000000123
+    lines = [
+        {"type": "startRun", "id": "ok", "timestamp": good},
+        {"type": "startRun", "id": "y300000", "timestamp": year_300000},
+        {"type": "startRun", "id": "very-negative", "timestamp": -(10**17)},
+        {"type": "startRun", "id": "past-int64", "timestamp": 10**20},
+        {"type": "startRun", "id": "float-huge", "timestamp": 1e30},
+        # A step time out of range in an event otherwise fine: the event is kept, the
+        # column is null and the raw payload keeps the value.
+        {
+            "type": "completeRun",
+            "id": "bad-step",
+            "timestamp": good,
+            "runId": "r",
+            "expertKey": "x",
+            "stepNumber": 1,
+            "step": {"startedAt": year_300000, "finishedAt": -(10**17)},
+        },
+    ]
+    ingest([write_jsonl(tmp_path / "a.jsonl", lines)], data_dir)
+    job = tmp_path / "ws" / "perstack" / "jobs" / "j"
+    (job / "runs" / "r").mkdir(parents=True)
+    (job / "job.json").write_text(
+        json.dumps({"id": "j", "status": "completed", "startedAt": year_300000})
+    )
+    (job / "runs" / "r" / "run-setting.json").write_text(
+        json.dumps({"jobId": "j", "runId": "r", "expertKey": "x", "updatedAt": -(10**17)})
+    )
+    ingest([tmp_path / "ws"], data_dir)
+    assert query("SELECT event_id FROM events ORDER BY 1") == [
+        {"event_id": "bad-step"},
+        {"event_id": "ok"},
+    ]
+    (step,) = query(
+        "SELECT step_started_at, step_finished_at, raw FROM events WHERE event_id = 'bad-step'"
+    )
+    assert (step["step_started_at"], step["step_finished_at"]) == (None, None)
+    assert str(year_300000) in step["raw"]
+    rows = query("SELECT line_number, reason FROM quarantine ORDER BY line_number")
+    assert [r["line_number"] for r in rows] == [2, 3, 4, 5, 6]
+    assert all("timestamp" in r["reason"] for r in rows[:4]), rows
+    assert rows[4]["reason"].startswith(
+        "kept with step.startedAt and step.finishedAt left null: out of range (accepted: "
+    )
+    assert query("SELECT started_at FROM jobs WHERE job_id = 'j'") == [{"started_at": None}]
+    assert query("SELECT updated_at FROM run_settings") == [{"updated_at": None}]
+    for view in ("runs", "generations", "tool_calls", "jobs", "checkpoints", "messages"):
+        query(f"SELECT * FROM {view}")
+    assert {p.name for p in (data_dir / "events").iterdir()} == {"day=2023-11-14"}
