@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,9 +19,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analytics.dataset import Dataset, Touched, write_atomic
+from analytics.dataset import Dataset, Touched, fsync_file, write_atomic
 from analytics.derive import QUIET
-from analytics.prices import read_prices
+from analytics.prices import Price, read_prices
 from analytics.schemas import TABLES
 from analytics.upgrade import check_readable
 
@@ -69,27 +70,44 @@ def refresh_catalog(
 
     ``touched`` names what changed since the snapshots were written (None: nothing, the
     views are only pointed at where the dataset now is).
+
+    The catalog is built whole in a new file and renamed over the old one: a reader sees
+    the old catalog or the new one, never half of one, keeps its open old one, and does not
+    block the build (DuckDB would refuse to write a file another process has open); a
+    failed build leaves the old catalog as it was.
     """
-    con = duckdb.connect(str(dataset.catalog_path))
+    prices_rows = read_prices(resolve_prices(dataset, prices))
+    tmp = dataset.root / f".{dataset.catalog_path.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        con.execute(QUIET)
-        _prepare(con)
-        for statement in _view_statements(dataset):
-            con.execute(statement)
-        for summary in SUMMARIES:
-            path = dataset.root / "summaries" / f"{summary.name}.parquet"
-            if not path.exists() or (touched is not None and touched.full):
-                _write_snapshot(con, summary.sql, path)
-            elif touched is not None:
-                keys = touched.runs if summary.touched == "runs" else touched.calls
-                _update_snapshot(con, summary, path, keys)
-            con.execute(
-                f"CREATE OR REPLACE VIEW {summary.name} AS "
-                f"SELECT * FROM read_parquet({_quote(str(path))})"
-            )
-        _load_prices(con, resolve_prices(dataset, prices), temporary=False)
+        con = duckdb.connect(str(tmp))
+        try:
+            _build(con, dataset, touched, prices_rows)
+        finally:
+            con.close()
+        fsync_file(tmp)
+        os.replace(tmp, dataset.catalog_path)
     finally:
-        con.close()
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+def _build(con: Any, dataset: Dataset, touched: Touched | None, prices: list[Price]) -> None:
+    con.execute(QUIET)
+    _prepare(con)
+    for statement in _view_statements(dataset):
+        con.execute(statement)
+    for summary in SUMMARIES:
+        path = dataset.root / "summaries" / f"{summary.name}.parquet"
+        if not path.exists() or (touched is not None and touched.full):
+            _write_snapshot(con, summary.sql, path)
+        elif touched is not None:
+            keys = touched.runs if summary.touched == "runs" else touched.calls
+            _update_snapshot(con, summary, path, keys)
+        con.execute(
+            f"CREATE OR REPLACE VIEW {summary.name} AS "
+            f"SELECT * FROM read_parquet({_quote(str(path))})"
+        )
+    _create_prices(con, prices, temporary=False)
 
 
 def _write_snapshot(con: Any, sql: str, path: Path) -> None:
@@ -205,7 +223,10 @@ def _quote(text: str) -> str:
 
 
 def _load_prices(con: Any, path: Path, *, temporary: bool) -> None:
-    rows = read_prices(path)
+    _create_prices(con, read_prices(path), temporary=temporary)
+
+
+def _create_prices(con: Any, rows: list[Price], *, temporary: bool) -> None:
     kind = "TEMP TABLE" if temporary else "TABLE"
     con.execute(
         f"CREATE OR REPLACE {kind} prices (model VARCHAR, input_usd_per_mtok DOUBLE, "

@@ -217,7 +217,7 @@ class Dataset:
             use_dictionary=dictionary,
             row_group_size=_ROW_GROUP_ROWS,
         )
-        _fsync(tmp)
+        fsync_file(tmp)
         return Staged(tmp, final)
 
 
@@ -394,7 +394,7 @@ def _days(table: pa.Table, column: str) -> pa.Array:
     return pc.fill_null(pc.cast(dates, pa.string()), "unknown").combine_chunks()
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
