@@ -5,7 +5,8 @@ written before the file existed: format 1. Each upgrade is safe to interrupt: th
 is written last, and every step can run again over what an interrupted run left.
 
 Formats: 1, tool calls keyed by ``tool_call_id`` alone (a second job's call with the same
-id was dropped as a duplicate); 2, keyed by ``(job_id, tool_call_id)``.
+id was dropped as a duplicate); 2, keyed by ``(job_id, tool_call_id)``; 3, the snapshots'
+token sums are BIGINT (they were DOUBLE: DuckDB's HUGEINT sums, as Parquet stores them).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from analytics.schemas import TABLES
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 _CALL_EVENTS = ("callTools", "callDelegate", "callInteractiveTool")
 _EVENT_COLUMNS = "event_id, type, ts, job_id, run_id, expert_key, step_number, user_name, raw"
 
@@ -57,7 +58,8 @@ def check_readable(dataset: Dataset) -> int:
 
 
 def upgrade(dataset: Dataset) -> list[str]:
-    """Bring the dataset to the current format (hold its lock); a note per upgrade done."""
+    """Bring the dataset to the current format (hold its lock); a note per upgrade done.
+    After any note the caller recomputes every snapshot."""
     found = check_readable(dataset)
     notes = []
     if found < 2:
@@ -66,6 +68,13 @@ def upgrade(dataset: Dataset) -> list[str]:
             f"{dataset.root}: upgraded the dataset from format {found} to 2: tool_calls are "
             "now keyed by (job_id, tool_call_id) and were rebuilt from the stored events "
             f"({before} row{'s' if before != 1 else ''} before, {after} now)"
+        )
+    if found < 3:
+        # Nothing to rewrite here: the ingest recomputes every snapshot after a note.
+        notes.append(
+            f"{dataset.root}: upgraded the dataset from format {max(found, 2)} to 3: the "
+            "runs, generations and tool_calls snapshots are recomputed (token sums as "
+            "BIGINT)"
         )
     if found != FORMAT or not (dataset.state_dir / "format.json").exists():
         write_atomic(dataset.state_dir / "format.json", json.dumps({"format": FORMAT}).encode())

@@ -2,11 +2,11 @@
 WITH usage AS (
     SELECT
         g.user_name, g.expert_key, g.day, r.model,
-        sum(g.input_tokens) AS input_tokens,
-        sum(g.cached_input_tokens) AS cached_input_tokens,
-        sum(g.output_tokens) AS output_tokens,
-        sum(g.reasoning_tokens) AS reasoning_tokens,
-        sum(g.total_tokens) AS total_tokens
+        sum(g.input_tokens)::BIGINT AS input_tokens,
+        sum(g.cached_input_tokens)::BIGINT AS cached_input_tokens,
+        sum(g.output_tokens)::BIGINT AS output_tokens,
+        sum(g.reasoning_tokens)::BIGINT AS reasoning_tokens,
+        sum(g.total_tokens)::BIGINT AS total_tokens
     FROM generations AS g
     LEFT JOIN runs AS r USING (run_id)
     GROUP BY ALL

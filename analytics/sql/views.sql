@@ -53,6 +53,9 @@ SELECT
 FROM @tool_calls@ AS c
 LEFT JOIN r ON r.job_id IS NOT DISTINCT FROM c.job_id AND r.tool_call_id = c.tool_call_id;
 
+-- Token sums are cast back to BIGINT: DuckDB sums BIGINT into HUGEINT, which a snapshot's
+-- Parquet file stores as DOUBLE (inexact past 2^53, printed as 9.0e+09).
+
 -- The events that carry one generation's usage, each generation once. The reference
 -- emits callTools and then callDelegate (or callInteractiveTool) with the same usage for
 -- one generation; the second is not counted again.
@@ -95,11 +98,11 @@ GROUP BY job_id, run_id, step_number
 step_usage AS (
     SELECT
         run_id, step_number,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        sum(reasoning_tokens) AS reasoning_tokens,
-        sum(cached_input_tokens) AS cached_input_tokens,
-        sum(total_tokens) AS total_tokens
+        sum(input_tokens)::BIGINT AS input_tokens,
+        sum(output_tokens)::BIGINT AS output_tokens,
+        sum(reasoning_tokens)::BIGINT AS reasoning_tokens,
+        sum(cached_input_tokens)::BIGINT AS cached_input_tokens,
+        sum(total_tokens)::BIGINT AS total_tokens
     FROM usage_events
     GROUP BY run_id, step_number
 )
@@ -152,11 +155,11 @@ per_run AS (
 run_usage AS (
     SELECT
         run_id,
-        sum(input_tokens) AS input_tokens,
-        sum(output_tokens) AS output_tokens,
-        sum(reasoning_tokens) AS reasoning_tokens,
-        sum(cached_input_tokens) AS cached_input_tokens,
-        sum(total_tokens) AS total_tokens
+        sum(input_tokens)::BIGINT AS input_tokens,
+        sum(output_tokens)::BIGINT AS output_tokens,
+        sum(reasoning_tokens)::BIGINT AS reasoning_tokens,
+        sum(cached_input_tokens)::BIGINT AS cached_input_tokens,
+        sum(total_tokens)::BIGINT AS total_tokens
     FROM usage_events
     GROUP BY run_id
 ),
@@ -227,7 +230,7 @@ from_events AS (
     GROUP BY job_id
 ),
 job_usage AS (
-    SELECT job_id, sum(total_tokens) AS total_tokens FROM usage_events GROUP BY job_id
+    SELECT job_id, sum(total_tokens)::BIGINT AS total_tokens FROM usage_events GROUP BY job_id
 ),
 -- Runs as runs_live counts them: run events and run-setting files.
 job_runs AS (

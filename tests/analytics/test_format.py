@@ -46,7 +46,7 @@ def test_a_tool_call_id_repeated_in_another_job_is_another_call(
         ("jb", "error", 70),
     ]
     format_file = data_dir / "_state" / "format.json"
-    assert json.loads(format_file.read_text()) == {"format": 2}
+    assert json.loads(format_file.read_text()) == {"format": 3}
 
 
 def test_a_dataset_of_the_older_format_is_upgraded_without_losing_a_row(
@@ -67,11 +67,13 @@ def test_a_dataset_of_the_older_format_is_upgraded_without_losing_a_row(
     assert report.notes == [
         f"{dataset.root}: upgraded the dataset from format 1 to 2: tool_calls are now "
         "keyed by (job_id, tool_call_id) and were rebuilt from the stored events "
-        "(1 row before, 2 now)"
+        "(1 row before, 2 now)",
+        f"{dataset.root}: upgraded the dataset from format 2 to 3: the runs, generations "
+        "and tool_calls snapshots are recomputed (token sums as BIGINT)",
     ]
     rows = query("SELECT job_id, outcome FROM tool_calls ORDER BY job_id")
     assert rows == [{"job_id": "ja", "outcome": "ok"}, {"job_id": "jb", "outcome": "error"}]
-    assert json.loads((data_dir / "_state" / "format.json").read_text()) == {"format": 2}
+    assert json.loads((data_dir / "_state" / "format.json").read_text()) == {"format": 3}
     assert ingest([], data_dir).notes == []
     assert not [p for p in data_dir.rglob("*") if p.name.endswith(".tmp")]
 
@@ -84,6 +86,21 @@ def test_a_dataset_of_a_newer_format_is_left_alone(tmp_path: Path, data_dir: Pat
     ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
     (data_dir / "_state" / "format.json").write_text('{"format": 99}')
     before = sorted(str(p) for p in data_dir.rglob("*"))
-    with pytest.raises(DatasetFormatError, match="format 99.*this perstack-audit knows up to 2"):
+    with pytest.raises(DatasetFormatError, match="format 99.*this perstack-audit knows up to 3"):
         ingest([write_jsonl(tmp_path / "b.jsonl", [])], data_dir)
     assert sorted(str(p) for p in data_dir.rglob("*")) == before
+
+
+def test_snapshots_of_format_2_with_double_token_sums_are_recomputed(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
+    runs = data_dir / "summaries" / "runs.parquet"
+    table = pq.read_table(runs)
+    index = table.schema.get_field_index("total_tokens")
+    as_double = table.column(index).cast("double")
+    pq.write_table(table.set_column(index, "total_tokens", as_double), runs)
+    (data_dir / "_state" / "format.json").write_text('{"format": 2}')
+    report = ingest([], data_dir)
+    assert len(report.notes) == 1 and "from format 2 to 3" in report.notes[0]
+    assert query("SELECT DISTINCT typeof(total_tokens) AS t FROM runs") == [{"t": "BIGINT"}]

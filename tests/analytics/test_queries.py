@@ -242,3 +242,37 @@ def test_an_empty_cached_input_price_counts_as_zero(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text(HEADER + "claude-x,3,15,\n")
     assert read_prices(path) == [("claude-x", 3.0, 15.0, 0.0)]
+
+
+def test_token_sums_are_exact_64_bit_integers_past_32_bits(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    big = 3_000_000_123  # past INT32, and a sum past 2**33
+    builder = RunBuilder(job="j", run="r").start(model="claude-sonnet-4-5")
+    builder.tool_step(1, [("s", "t", 1, False)], tokens=(big, big))
+    builder.tool_step(2, [("s", "t", 1, False)], tokens=(big, big))
+    builder.complete(3, tokens=(big, 1))
+    ingest([write_jsonl(tmp_path / "a.jsonl", builder.events)], data_dir)
+    expected_input = 3 * big
+    for view in ("runs", "runs_live"):
+        (row,) = query(
+            f"SELECT input_tokens, total_tokens, typeof(input_tokens) AS t, "
+            f"typeof(total_tokens) AS tt FROM {view}"
+        )
+        assert row == {
+            "input_tokens": expected_input,
+            "total_tokens": 2 * (2 * big) + (big + 1),
+            "t": "BIGINT",
+            "tt": "BIGINT",
+        }, view
+    for view in ("generations", "generations_live"):
+        types = query(
+            f"SELECT DISTINCT typeof(input_tokens) AS t, typeof(total_tokens) AS tt FROM {view}"
+        )
+        assert types == [{"t": "BIGINT", "tt": "BIGINT"}], view
+    (job,) = query("SELECT total_tokens, typeof(total_tokens) AS t FROM jobs")
+    assert job["t"] == "BIGINT"
+    (cost,) = query("tokens_and_cost")
+    for column in ("input_tokens", "output_tokens", "total_tokens"):
+        assert isinstance(cost[column], int), column  # a float prints as 9.00000e+09
+    assert cost["input_tokens"] == expected_input
