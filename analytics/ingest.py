@@ -1,9 +1,12 @@
 """Ingest event streams and workspace folders into the dataset: the one entry point.
 
-Order matters for "nothing lost, nothing doubled": within a batch the derived tables are
-written before the events they come from, and a file is recorded as ingested only after
-all of its rows are on disk. A crash therefore leaves at worst rows that the next ingest
-recognises by key and skips.
+Order matters for "nothing lost, nothing doubled": within a batch the runs and tool
+calls it touches are recorded (for the snapshots) before any of its files is renamed into
+place, the derived tables are written before the events they come from, and a file is
+recorded as ingested only after all of its rows are on disk. A crash therefore leaves at
+worst rows that the next ingest recognises by key and skips, with their snapshot rows
+still due to be recomputed (tests/analytics/test_crash.py kills an ingest before each of
+its renames in turn).
 """
 
 from __future__ import annotations
@@ -90,9 +93,8 @@ def ingest(
         report.files_skipped = len(sources) - len(todo)
         with contextlib.closing(_read_ahead(read_batches(todo, chunk_bytes))) as batches:
             for batch in batches:
-                runs, calls = _write_batch(dataset, batch, user, report)
-                touched.add(runs, calls)
-                save_touched(dataset, touched)
+                _write_batch(dataset, batch, user, report, touched)
+                # Only now, with every row of these files on disk, are they ingested.
                 for source in batch.finished:
                     seen[str(source.path)] = source.fingerprint
                 report.files_read += len(batch.finished)
@@ -103,7 +105,7 @@ def ingest(
                 ]
         if found.skipped:
             quarantine = Batch(quarantined=[s.quarantined() for s in found.skipped])
-            _write_batch(dataset, quarantine, user, report)
+            _write_batch(dataset, quarantine, user, report, touched)
         if refresh:
             refresh_catalog(dataset, touched=None if touched.empty else touched)
             save_touched(dataset, Touched())
@@ -161,9 +163,15 @@ def _read_ahead(batches: Generator[Batch, None, None]) -> Generator[Batch, None,
 # none at the day sort). One ingest of a single run into ten million events takes about
 # 6 s (key look-ups and whole-snapshot rewrites).
 def _write_batch(
-    dataset: Dataset, batch: Batch, user: str | None, report: IngestReport
-) -> tuple[list[str], list[str]]:
-    """Write one batch; returns the run ids and tool-call ids it touched."""
+    dataset: Dataset, batch: Batch, user: str | None, report: IngestReport, touched: Touched
+) -> None:
+    """Write one batch, first adding the runs and tool calls it touches to ``touched``.
+
+    ``touched`` is saved before any file of the batch is renamed into place: a crash after
+    that leaves rows the next ingest recognises by key and skips, so it would not touch
+    them again, and their snapshot rows would stay stale for good. Saved first, at worst
+    a snapshot row is recomputed for nothing.
+    """
     batch_id = new_batch_id()
     now = pa.scalar(int(time.time() * 1000), pa.int64()).cast(
         TABLES["events"].schema.field("ts").type
@@ -185,6 +193,8 @@ def _write_batch(
         staging = pool.submit(dataset.stage, TABLES["events"], new_events, batch_id)
         try:
             derived = derive(new_events, docs, threads=_DERIVE_THREADS)
+            touched.add(*_touched_by(new_events, derived))
+            save_touched(dataset, touched)
             for name in DERIVED:
                 report.add(name, dataset.append(TABLES[name], derived[name], batch_id))
             quarantine = _quarantine_table(quarantined, user, now)
@@ -194,7 +204,11 @@ def _write_batch(
             raise
         commit(staging.result())
     report.add("events", new_events.num_rows)
-    run_ids = [new_events.column("run_id"), derived["run_settings"].column("run_id")]
+
+
+def _touched_by(events: pa.Table, derived: dict[str, pa.Table]) -> tuple[list[str], list[str]]:
+    """The run ids and tool-call keys whose snapshot rows new rows change."""
+    run_ids = [events.column("run_id"), derived["run_settings"].column("run_id")]
     runs = pc.unique(pa.chunked_array(run_ids, pa.string())).to_pylist()
     ids = [key_array(derived[t], CALL_KEY) for t in ("tool_calls", "tool_results")]
     calls = pc.unique(pa.chunked_array(ids, pa.string())).to_pylist()
