@@ -140,6 +140,24 @@ class Dataset:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def remove_leftovers(self) -> list[Path]:
+        """Remove the temporary files an interrupted writer left (hold the lock).
+
+        Every file this package writes is first a hidden ``.NAME….tmp`` beside its final
+        name (DuckDB adds ``.wal`` to the catalog's); none is ever read as data, since the
+        views read ``*.parquet`` only. Symlinked folders are not followed.
+        """
+        removed = []
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.wal")):
+                    path = Path(folder, name)
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        if removed:
+            logger.info("removed %d temporary file(s) an interrupted ingest left", len(removed))
+        return removed
+
     # --- what was ingested ------------------------------------------------------------
 
     def load_seen_files(self) -> dict[str, list[int]]:

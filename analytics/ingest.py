@@ -82,6 +82,7 @@ def ingest(
     sources = found.sources
     report.skipped = [f"{s.path}: {s.reason}" for s in found.skipped]
     with dataset.locked():
+        dataset.remove_leftovers()
         report.notes = upgrade(dataset)
         seen = dataset.load_seen_files()
         touched = load_touched(dataset)

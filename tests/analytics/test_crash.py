@@ -99,6 +99,7 @@ def test_an_ingest_killed_before_any_rename_is_completed_by_the_next(tmp_path: P
         assert done.returncode in (0, 75), done.stderr
         ingest([second], data)
         assert answers(data) == expected, f"killed before rename {crash_at}"
+        assert not [p for p in data.rglob("*") if ".tmp" in p.name], crash_at
         if done.returncode == 0:
             break
         shutil.rmtree(data)

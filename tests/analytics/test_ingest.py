@@ -570,3 +570,35 @@ def test_timestamps_no_calendar_holds_are_quarantined_or_left_null_never_stored(
     for view in ("runs", "generations", "tool_calls", "jobs", "checkpoints", "messages"):
         query(f"SELECT * FROM {view}")
     assert {p.name for p in (data_dir / "events").iterdir()} == {"day=2023-11-14"}
+
+
+def test_temporary_files_an_interrupted_ingest_left_are_never_read_and_removed_next_time(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", one_run().events)], data_dir)
+    counts = query("SELECT (SELECT count(*) FROM events) AS e, (SELECT count(*) FROM runs) AS r")
+    (part,) = Dataset(data_dir).files("events")
+    leftovers = [
+        part.with_name(".part-20990101T000000-dead.parquet.tmp"),
+        data_dir / "tool_calls" / "day=2023-11-14" / ".part-x.parquet.tmp",
+        data_dir / "summaries" / ".runs.parquet.tmp",
+        data_dir / "_state" / ".files.json.0badc0de.tmp",
+        data_dir / ".catalog.duckdb.0badc0de.tmp",
+        data_dir / ".catalog.duckdb.0badc0de.tmp.wal",
+    ]
+    for leftover in leftovers:
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(part, leftover)  # whole, valid Parquet: still not data
+    assert (
+        query("SELECT (SELECT count(*) FROM events) AS e, (SELECT count(*) FROM runs) AS r")
+        == counts
+    )
+    mine = tmp_path / "notes.tmp"  # not the dataset's: left alone
+    mine.write_text("x")
+    ingest([], data_dir)
+    assert [p for p in leftovers if p.exists()] == []
+    assert mine.exists()
+    assert (
+        query("SELECT (SELECT count(*) FROM events) AS e, (SELECT count(*) FROM runs) AS r")
+        == counts
+    )
