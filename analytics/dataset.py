@@ -186,14 +186,19 @@ class Dataset:
         table = pq.read_table(files, columns=list(spec.key), partitioning=None)
         return key_array(table, spec.key)
 
-    def new_rows(self, spec: TableSpec, table: pa.Table) -> pa.Table:
-        """The rows whose keys are neither repeated in ``table`` nor already stored."""
+    def new_rows(
+        self, spec: TableSpec, table: pa.Table, stored: pa.Array | None = None
+    ) -> pa.Table:
+        """The rows whose keys are neither repeated in ``table`` nor already stored
+        (``stored``: those of its keys already known to be stored, when looked up before)."""
         table = table.select(spec.schema.names).cast(spec.schema)
         table = drop_duplicate_keys(table, spec.key)
-        # Day-partitioned tables are the large ones: look up only this batch's keys, reading
-        # just the key columns of every day; the small tables are read whole.
-        candidates = key_array(table, spec.key) if spec.day_column is not None else None
-        return _without(table, spec.key, self.existing_keys(spec, candidates))
+        if stored is None:
+            # Day-partitioned tables are the large ones: look up only this batch's keys,
+            # reading just the key columns of every day; the small tables are read whole.
+            candidates = key_array(table, spec.key) if spec.day_column is not None else None
+            stored = self.existing_keys(spec, candidates)
+        return _without(table, spec.key, stored)
 
     def write(self, spec: TableSpec, table: pa.Table, batch_id: str) -> int:
         """Write rows already known to be new (see ``new_rows``); returns how many."""

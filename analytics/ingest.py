@@ -35,6 +35,7 @@ from analytics.dataset import (
     save_touched,
 )
 from analytics.derive import DERIVED, derive, doc_table
+from analytics.duplicates import split_conflicts
 from analytics.errors import DatasetPathError
 from analytics.schemas import CALL_KEY, QUARANTINE, TABLES, TS_RANGE, ms_out_of_range
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
@@ -179,8 +180,9 @@ def _write_batch(
     )
     events = _with_provenance(batch.events_table(), user, now)
     events, invalid = _split_invalid(events)
-    quarantined = batch.quarantined + invalid
-    new_events = dataset.new_rows(TABLES["events"], events)
+    events, conflicting, stored = split_conflicts(dataset, events)
+    quarantined = batch.quarantined + invalid + conflicting
+    new_events = dataset.new_rows(TABLES["events"], events, stored=stored)
     docs = {
         kind: doc_table(batch.docs.get(kind, []), user)
         for kind in ("checkpoint", "job", "run_setting")

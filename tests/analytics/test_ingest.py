@@ -602,3 +602,52 @@ def test_temporary_files_an_interrupted_ingest_left_are_never_read_and_removed_n
         query("SELECT (SELECT count(*) FROM events) AS e, (SELECT count(*) FROM runs) AS r")
         == counts
     )
+
+
+def test_an_event_id_repeated_with_other_content_is_quarantined_naming_the_id(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    first = {"type": "startRun", "id": "e1", "timestamp": 1700000000123, "runId": "r"}
+    same_again = dict(reversed(list(first.items())))  # same content, other key order
+    other = first | {"runId": "someone-else"}
+    ingest([write_jsonl(tmp_path / "a.jsonl", [first, same_again, other])], data_dir)
+    later = first | {"timestamp": 1700000000999}
+    ingest([write_jsonl(tmp_path / "b.jsonl", [first, later])], data_dir)
+    assert query("SELECT event_id, run_id, epoch_ms(ts) AS ms FROM events") == [
+        {"event_id": "e1", "run_id": "r", "ms": 1700000000123}
+    ]
+    rows = query("SELECT source_file, line_number, reason FROM quarantine ORDER BY 1, 2")
+    assert [(Path(r["source_file"]).name, r["line_number"], r["reason"]) for r in rows] == [
+        (
+            "a.jsonl",
+            3,
+            f"duplicate event id 'e1' with other content than its first copy "
+            f"({tmp_path / 'a.jsonl'} line 1); this copy was not ingested",
+        ),
+        (
+            "b.jsonl",
+            2,
+            "duplicate event id 'e1' with other content than the event already stored "
+            "under that id; this copy was not ingested",
+        ),
+    ]
+
+
+def test_an_event_file_that_leaves_its_history_to_a_checkpoint_is_no_conflict(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    builder = one_run()
+    stdout = write_jsonl(tmp_path / "stdout.jsonl", builder.events)
+    runs_dir = tmp_path / "ws" / "perstack" / "jobs" / "j1" / "runs" / "r1"
+    runs_dir.mkdir(parents=True)
+    for n, event in enumerate(builder.events):
+        if "checkpoint" in event:
+            elided = dict(event["checkpoint"])
+            count = len(elided.pop("messages"))
+            elided |= {"messages": [], "elidedMessages": {"checkpointId": "c0", "count": count}}
+            event = event | {"checkpoint": elided}
+        (runs_dir / f"event-{n}.json").write_text(json.dumps(event, indent=2))
+    ingest([runs_dir.parents[3]], data_dir)
+    ingest([stdout], data_dir)
+    assert query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
+    assert query("SELECT count(*) AS n FROM events") == [{"n": len(builder.events)}]
