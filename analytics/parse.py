@@ -15,9 +15,11 @@ in the result refers to it.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,6 +51,8 @@ _COMMON_TYPES: dict[str, type | tuple[type, ...]] = {
 
 TOO_DEEP = "invalid JSON: nested too deeply to read"
 _INT64_MIN, _INT64_END = -(2**63), 2**63
+# The top-level keys the typed columns read (the reader ignores every other).
+_TOP_KEYS = tuple(dict.fromkeys(col.path[0] for col in EVENT_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -232,8 +236,14 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
     if wrong:
         rejected.append(Rejected(number, f"event dropped: {'; '.join(wrong)}", raw))
         return None
-    # Valid JSON whose fields do not have the types we declare: keep the event with its
-    # common columns (the raw payload still holds everything) and say what happened.
+    # Valid JSON with fields not of their column's type: keep the event with those columns
+    # null (the raw payload still holds everything) and say which.
+    pruned, dropped = _without_mistyped(obj)
+    table = _read_chunk([json.dumps(pruned)]) if dropped else None
+    if table is not None:
+        reason = f"kept with {_listed(dropped)} left null: not of the column's type"
+        rejected.append(Rejected(number, reason, raw, kept=True))
+        return table
     common = {k: obj[k] for k in COMMON_PATHS if _has_type(obj, k)}
     table = _read_chunk([json.dumps(common)])
     if table is None:
@@ -242,6 +252,44 @@ def _read_line(number: int, raw: str, rejected: list[Rejected]) -> pa.Table | No
     reason = "kept with common columns only: a field has an unexpected type"
     rejected.append(Rejected(number, reason, raw, kept=True))
     return table
+
+
+def _without_mistyped(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of the event without the values its typed columns cannot hold, and the
+    dotted paths of those values, in column order."""
+    pruned = copy.deepcopy({k: obj[k] for k in _TOP_KEYS if k in obj})
+    dropped: list[str] = []
+    for col in EVENT_COLUMNS:
+        node: Any = pruned
+        for depth, key in enumerate(col.path):
+            if not isinstance(node, dict) or key not in node:
+                break
+            value = node[key]
+            last = depth == len(col.path) - 1
+            if value is None or (last and _fits(value, col.json_type)):
+                break
+            if last or not isinstance(value, dict):
+                del node[key]
+                dropped.append(".".join(col.path[: depth + 1]))
+                break
+            node = value
+    return pruned, list(dict.fromkeys(dropped))
+
+
+def _fits(value: object, typ: pa.DataType) -> bool:
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return isinstance(value, str)
+    if pa.types.is_boolean(typ):
+        return isinstance(value, bool)
+    if pa.types.is_integer(typ):
+        return _is_int(value) and _INT64_MIN <= value < _INT64_END  # type: ignore[operator]
+    if pa.types.is_floating(typ):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return False
+
+
+def _listed(paths: list[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{', '.join(paths[:-1])} and {paths[-1]}"
 
 
 def _wrong_type(obj: dict[str, object], key: str) -> str:

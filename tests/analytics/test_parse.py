@@ -47,12 +47,12 @@ def test_blank_and_crlf_lines_keep_their_line_numbers() -> None:
     assert table.column("raw").to_pylist()[1] == line(id="b").decode()
 
 
-def test_field_of_an_unexpected_type_keeps_the_event_with_common_columns() -> None:
+def test_field_of_an_unexpected_type_keeps_the_event_with_that_column_null() -> None:
     parsed = parse_jsonl(line(id="a") + b"\n" + line(id="b", usage="lots") + b"\n")
     assert parsed.table.column("event_id").to_pylist() == ["a", "b"]
     assert parsed.table.column("raw").to_pylist()[1] == line(id="b", usage="lots").decode()
     assert [r.line_number for r in parsed.rejected] == [2]
-    assert parsed.rejected[0].reason.startswith("kept with common columns only")
+    assert parsed.rejected[0].reason == "kept with usage left null: not of the column's type"
 
 
 def test_invalid_utf8_is_rejected_and_the_rest_kept() -> None:
