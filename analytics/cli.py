@@ -159,6 +159,7 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given
         "files_unchanged": report.files_skipped,
         "bytes_read": report.bytes_read,
         "rows": report.rows,
+        "skipped": report.skipped,
         "seconds": round(report.seconds, 3),
     }
     print(json.dumps(summary))

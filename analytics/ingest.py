@@ -105,8 +105,9 @@ def ingest(
                 report.skipped += [
                     f"{q.source_file}: {q.reason}" for q in batch.quarantined if q.line_number == 0
                 ]
-        if found.skipped:
-            quarantine = Batch(quarantined=[s.quarantined() for s in found.skipped])
+        if any(s.quarantine for s in found.skipped):
+            lines = [s.quarantined() for s in found.skipped if s.quarantine]
+            quarantine = Batch(quarantined=lines)
             _write_batch(dataset, quarantine, user, report, touched)
         if refresh:
             refresh_catalog(dataset, touched=None if touched.empty else touched)

@@ -64,6 +64,9 @@ class Skipped:
 
     path: str
     reason: str
+    # False when it was passed over on purpose (a folder's JSONL that is not events, a
+    # folder with nothing to read): named, but not a failure to record in quarantine.
+    quarantine: bool = True
 
     def quarantined(self) -> Quarantined:
         return Quarantined(self.path, 0, f"file skipped: {self.reason}", "")
@@ -125,7 +128,13 @@ def discover(paths: Iterable[Path]) -> Found:
             skipped.append(Skipped(str(path), f"cannot resolve the path ({error})"))
             continue
         if real.is_dir():
+            before = (len(found), len(skipped))
             _discover_folder(real, found, skipped)
+            if (len(found), len(skipped)) == before:
+                reason = (
+                    "nothing to ingest (no *.jsonl event stream and no perstack/jobs files in it)"
+                )
+                skipped.append(Skipped(str(path), reason, quarantine=False))
         elif _is_regular(real, skipped):
             found[real] = classify(path) or "jsonl"
     sources = []
@@ -158,7 +167,12 @@ def _discover_folder(root: Path, found: dict[Path, Kind], skipped: list[Skipped]
                 skipped.append(Skipped(str(file), f"cannot read it ({error.strerror or error})"))
                 continue
             if not events:
-                logger.info("%s: first line is not an event; skipped", file)
+                reason = (
+                    "not an event stream (its first line is an object without id and type); "
+                    "name the file to ingest it anyway"
+                )
+                # Passed over on purpose (a folder may hold other JSONL), not a failure.
+                skipped.append(Skipped(str(file), reason, quarantine=False))
                 continue
         found[file] = kind
 

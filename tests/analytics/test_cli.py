@@ -297,3 +297,24 @@ def test_an_internal_error_exits_1_with_one_line_and_the_traceback_only_with_v(
     assert str(damaged) in line and line.endswith("(rerun with -v for the traceback)")
     verbose = audit("-v", "--data", str(data), "ingest", str(stream))
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_files_and_folders_passed_over_are_named_in_the_ingest_output(tmp_path: Path) -> None:
+    captured = tmp_path / "captured"
+    write_jsonl(captured / "events.jsonl", [{"type": "startRun", "id": "e", "timestamp": 1}])
+    write_jsonl(captured / "metrics.jsonl", [{"cpu": 0.5}])  # JSONL, but not events
+    empty = tmp_path / "not-a-workspace"
+    (empty / "src").mkdir(parents=True)
+    (empty / "src" / "main.py").write_text("print('hi')\n")
+    data = str(tmp_path / "d")
+    result = audit("--data", data, "ingest", str(captured), str(empty))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["events"] == 1
+    metrics = f"{captured / 'metrics.jsonl'}: not an event stream (its first line is an object "
+    nothing = f"{empty}: nothing to ingest (no *.jsonl event stream and no perstack/jobs "
+    assert [s[: len(metrics)] for s in summary["skipped"] if "metrics" in s] == [metrics]
+    assert [s[: len(nothing)] for s in summary["skipped"] if "not-a-workspace" in s] == [nothing]
+    assert f"perstack-audit: skipped {metrics}" in result.stderr
+    assert f"perstack-audit: skipped {nothing}" in result.stderr
+    assert "quarantined" not in result.stderr  # passed over on purpose, not a failure
