@@ -53,15 +53,26 @@ def sql_text(*parts: str) -> str:
 
 
 def derive(
-    events: pa.Table, docs: dict[str, pa.Table], threads: int | None = None
+    events: pa.Table,
+    docs: dict[str, pa.Table],
+    threads: int | None = None,
+    stored_messages: list[str] | None = None,
 ) -> dict[str, pa.Table]:
     """Rows for each derived table from new events and the ``{kind: (text, source_file,
-    user_name)}`` documents of the batch."""
+    user_name)}`` documents of the batch; ``stored_messages``: the Parquet files of the
+    messages already stored (none is taken out of a checkpoint again)."""
     con = duckdb.connect()
     try:
         con.execute(QUIET)
         if threads:
             con.execute(f"SET threads = {int(threads)}")
+        if stored_messages:
+            con.execute(
+                "CREATE TEMP VIEW stored_messages AS SELECT message_id FROM "
+                f"read_parquet({_sql_list(stored_messages)}, hive_partitioning = false)"
+            )
+        else:
+            con.execute("CREATE TEMP TABLE stored_messages (message_id VARCHAR)")
         con.register("batch_events", _numbered(events.select(_EVENT_COLUMNS), "event_no"))
         for kind in ("checkpoint", "job", "run_setting"):
             con.register(f"batch_{kind}_files", _numbered(docs[kind], "file_no"))
@@ -87,6 +98,10 @@ def _null_bad_times(table: pa.Table) -> pa.Table:
             null = pa.scalar(None, field.type)
             table = table.set_column(index, field.name, pc.if_else(bad, null, table[index]))
     return table
+
+
+def _sql_list(texts: list[str]) -> str:
+    return "[" + ", ".join("'" + t.replace("'", "''") + "'" for t in texts) + "]"
 
 
 def _numbered(table: pa.Table, name: str) -> pa.Table:

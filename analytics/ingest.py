@@ -196,7 +196,8 @@ def _write_batch(
     with ThreadPoolExecutor(max_workers=1) as pool:
         staging = pool.submit(dataset.stage, TABLES["events"], new_events, batch_id)
         try:
-            derived = derive(new_events, docs, threads=_DERIVE_THREADS)
+            stored_messages = [str(f) for f in dataset.files("messages")]
+            derived = derive(new_events, docs, _DERIVE_THREADS, stored_messages)
             touched.add(*_touched_by(new_events, derived))
             save_touched(dataset, touched)
             for name in DERIVED:
