@@ -723,3 +723,30 @@ def test_a_checkpoint_file_with_fields_of_the_wrong_type_is_kept(
             "expert_version": "1",
         }
     ]
+
+
+def test_event_files_with_elided_histories_take_checkpoints_from_their_files(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    builder = RunBuilder(job="j1", run="r1")
+    whole = builder.checkpoint(2, "completed", ["m1", "m2", "m3"])
+    job = tmp_path / "perstack" / "jobs" / "j1"
+    (job / "checkpoints").mkdir(parents=True)
+    (job / "checkpoints" / f"{whole['id']}.json").write_text(json.dumps(whole))
+    elided = whole | {
+        "messages": whole["messages"][2:],
+        "elidedMessages": {"checkpointId": "r1-ckpt-1", "count": 2},
+    }
+    event = builder.event("completeRun", 2, text="done", checkpoint=elided)
+    (job / "runs" / "r1").mkdir(parents=True)
+    (job / "runs" / "r1" / "event-1-2-completeRun.json").write_text(json.dumps(event))
+    ingest([tmp_path], data_dir)
+    assert query("SELECT checkpoint_id, message_ids, seen_in FROM checkpoint_versions") == [
+        {"checkpoint_id": whole["id"], "message_ids": ["m1", "m2", "m3"], "seen_in": "file"}
+    ]
+    assert query("SELECT message_id FROM messages ORDER BY 1") == [
+        {"message_id": "m1"},
+        {"message_id": "m2"},
+        {"message_id": "m3"},
+    ]
+    assert query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
