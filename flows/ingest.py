@@ -56,6 +56,10 @@ async def ingest_paths(
         report.seconds,
         report.rows,
     )
+    for note in report.notes:
+        logger.info(note)
+    for skipped in report.skipped:
+        logger.warning("skipped %s", skipped)
     return report
 
 
@@ -146,6 +150,7 @@ def ingest_by_user(groups: ByUser, root: Path) -> IngestReport:
         total.bytes_read += report.bytes_read
         total.seconds += report.seconds
         total.skipped += report.skipped
+        total.notes += report.notes
         for table, count in report.rows.items():
             total.add(table, count)
     return total

@@ -396,6 +396,37 @@ def test_roots_of_users_folders_are_ingested_user_by_user(tmp_path):
     assert paths_by_user([workspaces / "carol"], None) == {None: [workspaces / "carol"]}
 
 
+def test_what_the_ingest_of_each_user_says_is_in_the_report(tmp_path):
+    # Regression: the ingest of several users kept counts and rows but dropped each
+    # ingest's notes (an upgrade of the dataset's format), so the flow's logs never said.
+    import json
+
+    from flows.ingest import ingest_by_user
+
+    folders = []
+    for user in ("ann", "bo"):
+        folder = tmp_path / user
+        folder.mkdir()
+        stream = _launcher_event(f"job-{user}", f"run-{user}", "running")
+        (folder / "events.jsonl").write_text(stream)
+        (folder / "notes.jsonl").write_text('{"note": "not an event"}\n')
+        folders.append(folder)
+    audit = tmp_path / "audit"
+    ingest_by_user({"ann": [folders[0]]}, audit)
+    (audit / "_state" / "format.json").write_text(json.dumps({"format": 2}))
+
+    report = ingest_by_user({"ann": [folders[0]], "bo": [folders[1]]}, audit)
+
+    assert report.files_read == 1
+    assert [note.split(": ", 1)[1][:40] for note in report.notes] == [
+        "upgraded the dataset from format 2 to 3:"
+    ]
+    assert sorted(s.split(": ")[0] for s in report.skipped) == [
+        str(folders[0] / "notes.jsonl"),
+        str(folders[1] / "notes.jsonl"),
+    ]
+
+
 def test_launcher_events_of_captures_land_with_their_user_and_their_outcome(tmp_path):
     from analytics import Dataset, open_catalog, run
     from flows.execution import capture_folder
