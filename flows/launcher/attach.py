@@ -2,18 +2,30 @@
 
 ``client.api.attach(stream=True)`` hands out a generator and keeps the connection it
 reads from, which is then never closed; this keeps the socket in our hands instead.
+
+The frames are read here rather than by docker-py's ``frames_iter``, whose reads wait on
+the socket with no timeout: a thread blocked there runs no Python code while a silent
+container sleeps, so a SIGINT the kernel handed to another thread reached the waiting
+main thread only when the container ended (a Ctrl-C seen minutes late, or never). Waiting
+at most ``WAKE_SECONDS`` at a time, the reader runs pending signal handlers promptly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import select
+import struct
 from collections.abc import Iterator
 from typing import Any
 
 import docker
-from docker.utils.socket import STDERR, STDOUT, frames_iter
+from docker.utils.socket import STDERR, STDOUT, read
 
 __all__ = ["STDERR", "STDOUT", "AttachedStream"]
+
+WAKE_SECONDS = 0.5
+# Each frame: stream id (1 byte), 3 bytes of padding, payload size (4 bytes, big-endian).
+_HEADER = struct.Struct(">BxxxL")
 
 
 class AttachedStream:
@@ -24,8 +36,40 @@ class AttachedStream:
         self._socket: Any = client.api.attach_socket(container_id, params=params)
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
-        """(stream id, data) until the container's streams end."""
-        yield from frames_iter(self._socket, tty=False)
+        """(stream id, data) until the container's streams end; a frame's payload may come
+        in several pieces."""
+        while True:
+            header = self._read_exactly(_HEADER.size)
+            if header is None:
+                return
+            stream_id, left = _HEADER.unpack(header)
+            while left > 0:
+                data = self._read(left)
+                if not data:
+                    return
+                left -= len(data)
+                yield stream_id, data
+
+    def _read_exactly(self, size: int) -> bytes | None:
+        """``size`` bytes, or None at the end of the stream (a partial header included)."""
+        data = b""
+        while len(data) < size:
+            chunk = self._read(size - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+    def _read(self, size: int) -> bytes:
+        """Up to ``size`` bytes once some are there; empty at the end of the stream."""
+        poller = select.poll()
+        poller.register(self._socket, select.POLLIN | select.POLLPRI)
+        while True:
+            if not poller.poll(WAKE_SECONDS * 1000):
+                continue  # back in Python between waits: signal handlers run here
+            data = read(self._socket, size)
+            if data is not None:  # None: interrupted or not ready after all; wait again
+                return bytes(data)
 
     def close(self) -> None:
         # The response, then the socket.socket under the SocketIO docker-py hands out:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -45,6 +46,27 @@ def test_a_keyboard_interrupt_removes_the_container(make_spec, docker_client, le
     spec = make_spec(entrypoint=("sleep",), args=("600",))
     with pytest.raises(KeyboardInterrupt):
         launch(spec, on_event=on_event, client=docker_client)
+    assert leftovers() == []
+
+
+def test_a_sigint_another_thread_caught_still_stops_the_launch_promptly(
+    make_spec, docker_client, leftovers
+):
+    # Regression: the stream was read with no timeout, so a SIGINT the kernel gave to
+    # another thread (Python runs its handler in the main thread only) waited for the
+    # container to end: minutes for a silent Expert, and the flake of the test above.
+    def interrupt_this_thread() -> None:
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    def on_event(event: dict) -> None:
+        if event.get("status") == "running":
+            threading.Timer(0.3, interrupt_this_thread).start()
+
+    spec = make_spec(entrypoint=("sleep",), args=("600",), limits=Limits(wall_clock_seconds=60))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        launch(spec, on_event=on_event, client=docker_client)
+    assert time.monotonic() - started < 30  # the limit would have ended it at 60
     assert leftovers() == []
 
 
