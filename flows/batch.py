@@ -49,11 +49,14 @@ class BatchSummary(BaseModel):
     results: list[ExecutionResult]
 
 
-async def ensure_concurrency_limit(name: str, slots: int) -> int:
-    """The slots of the global concurrency limit ``name``, created with ``slots`` when
-    missing. An existing limit is the operator's (``deployments.setup --concurrency``) and
-    is never changed here: a batch bounds its own fan-out with ``concurrency``, the limit
-    bounds every execution, whatever started it."""
+async def ensure_concurrency_limit(name: str, concurrency: int) -> int:
+    """The slots of the global concurrency limit ``name``, created when missing with the
+    batch's ``concurrency`` or the default, whichever is more: a first batch run at
+    concurrency 1 (a trial) must not hold every later batch to one execution at a time.
+    An existing limit is the operator's (``deployments.setup --concurrency``) and is never
+    changed here: a batch bounds its own fan-out with ``concurrency``, the limit bounds
+    every execution, whatever started it."""
+    slots = max(concurrency, DEFAULT_CONCURRENCY)
     async with get_client() as client:
         try:
             limit = await client.read_global_concurrency_limit_by_name(name)
