@@ -5,9 +5,9 @@ reads from, which is then never closed; this keeps the socket in our hands inste
 
 The frames are read here rather than by docker-py's ``frames_iter``, whose reads wait on
 the socket with no timeout: a thread blocked there runs no Python code while a silent
-container sleeps, so a SIGINT the kernel handed to another thread reached the waiting
-main thread only when the container ended (a Ctrl-C seen minutes late, or never). Waiting
-at most ``WAKE_SECONDS`` at a time, the reader runs pending signal handlers promptly.
+container sleeps, so a SIGINT the kernel handed to another thread was not acted on by
+the waiting main thread while the container stayed silent (up to its wall-clock limit).
+Waiting at most ``WAKE_SECONDS`` at a time, the reader runs pending handlers promptly.
 """
 
 from __future__ import annotations
