@@ -54,9 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"dataset folder (default: ${DATA_ENV}, else ./.data/audit)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    # --data may also follow the command (`perstack-audit query runs_by_outcome --data D`).
+    # --data and -v may also follow the command (`perstack-audit query NAME --data D -v`).
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--data", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    data.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     # prog: the commands' own usage lines start with it, not with the whole USAGE above.
     commands = parser.add_subparsers(dest="command", required=True, prog="perstack-audit")
 
@@ -143,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc(file=sys.stderr)
         first = str(error).splitlines()[0] if str(error) else ""
+        hint = "the traceback is above" if args.verbose else "rerun with -v for the traceback"
         print(
-            f"perstack-audit: internal error: {type(error).__name__}: {first} "
-            "(rerun with -v for the traceback)",
+            f"perstack-audit: internal error: {type(error).__name__}: {first} ({hint})",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

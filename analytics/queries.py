@@ -73,6 +73,7 @@ def run(con: Any, name_or_sql: str, timeout_s: float | None = None) -> QueryResu
     try:
         if label is None:
             refuse_unless_read_only(con, sql)
+            _require_one_statement(con, sql)
         if timer is not None:
             timer.start()
         cursor = con.execute(sql)
@@ -107,6 +108,24 @@ def refuse_unless_read_only(con: Any, sql: str) -> None:
             refuse_unless_read_only(con, explained)
         elif statement.type != duckdb.StatementType.SELECT:
             raise QueryRefusedError(_first_word(text))
+
+
+def _require_one_statement(con: Any, sql: str) -> None:
+    """Ad hoc SQL is one statement: DuckDB would run each of several and return the last
+    one's rows only, and an empty or comment-only text has no result at all."""
+    count = len(con.extract_statements(sql))
+    if count == 0:
+        raise QueryFailedError(
+            None,
+            "it holds no SQL statement (only blanks or comments); give a query name "
+            "(perstack-audit list) or one SELECT",
+        )
+    if count > 1:
+        raise QueryFailedError(
+            None,
+            f"it holds {count} statements; give one at a time (only the last one's "
+            "rows would be shown)",
+        )
 
 
 def _first_word(text: str) -> str:

@@ -184,6 +184,23 @@ def test_ad_hoc_sql_that_would_write_or_change_anything_is_refused_naming_it(
         assert audit("--data", str(data), "query", sql).returncode == 0, sql
 
 
+def test_ad_hoc_sql_is_one_statement(tmp_path: Path) -> None:
+    # Regression: an empty or comment-only text was an internal error (exit 1), and of
+    # several statements all but the last were run with their rows never shown.
+    data = str(tmp_path / "data")
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    assert audit("--data", data, "ingest", str(stream)).returncode == 0
+    for sql in ("", "   ", "-- just a comment", ";"):
+        result = audit("--data", data, "query", sql)
+        assert result.returncode == 2, (sql, result.stderr)
+        assert "holds no SQL statement" in result.stderr and "internal" not in result.stderr
+    several = audit("--data", data, "query", "SELECT 1; SELECT 2")
+    assert several.returncode == 2 and several.stdout == ""
+    assert "holds 2 statements; give one at a time" in several.stderr
+    one = audit("--data", data, "query", "SELECT 1 AS n;", "--format", "csv", "-v")
+    assert (one.returncode, one.stdout) == (0, "n\n1\n")
+
+
 def test_a_query_on_a_dataset_that_does_not_exist_says_so(tmp_path: Path) -> None:
     missing = audit("--data", str(tmp_path / "typo"), "query", "runs_by_outcome")
     assert missing.returncode == 2
