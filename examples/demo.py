@@ -60,6 +60,8 @@ def model_choice() -> tuple[str | None, Path | None]:
 
 
 async def run_pipeline() -> int:
+    from prefect.settings import get_current_settings
+
     from analytics.cli import main as audit
     from flows.batch_input import BatchItem
     from flows.execution import choose_mode
@@ -72,7 +74,11 @@ async def run_pipeline() -> int:
         say("Docker engine reachable: each execution runs in a fresh hardened container")
     else:
         say(f"no container ({why_not}): running the executions as local processes")
-    say("starting Prefect's temporary server (about 15 s)...")
+    server = get_current_settings().api.url  # the environment's, else the profile's
+    if server:
+        say(f"using the Prefect server at {server} (PREFECT_API_URL)")
+    else:
+        say("starting Prefect's temporary server (about 15 s)...")
     began = time.perf_counter()
     summary = await pipeline(
         config=config,

@@ -4,6 +4,7 @@ was asked, what exists, and what to try."""
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Collection, Sequence
 
 from runtime.errors import PerstackError
@@ -36,8 +37,9 @@ class UnreadableFileError(PerstackError):
 
 class NoJobsError(LogError):
     def __init__(self, jobs_dir: str) -> None:
+        missing = "" if os.path.isdir(jobs_dir) else " (there is no such folder)"
         super().__init__(
-            f"no jobs in {jobs_dir}; point --workspace at the folder a run used "
+            f"no jobs in {jobs_dir}{missing}; point --workspace at the folder a run used "
             "(or PERSTACK_STORAGE_PATH at its perstack folder)"
         )
         self.jobs_dir = jobs_dir

@@ -202,7 +202,11 @@ def test_an_unknown_run_or_checkpoint_lists_the_job_s_own(team: Project) -> None
 def test_an_empty_workspace_says_where_it_looked_and_exits_2(tmp_path: Path) -> None:
     shown = log(tmp_path)
     assert shown.code == 2
-    assert f"no jobs in {tmp_path / 'perstack' / 'jobs'}" in shown.err
+    assert f"no jobs in {tmp_path / 'perstack' / 'jobs'} (there is no such folder)" in shown.err
+    (tmp_path / "perstack" / "jobs").mkdir(parents=True)
+    shown = log(tmp_path)
+    assert shown.code == 2
+    assert f"no jobs in {tmp_path / 'perstack' / 'jobs'}; point --workspace" in shown.err
 
 
 @pytest.mark.parametrize(
