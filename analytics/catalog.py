@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from analytics.dataset import Dataset, Touched, fsync_file, write_atomic
 from analytics.derive import QUIET
+from analytics.errors import CatalogMovedError
 from analytics.prices import Price, read_prices
 from analytics.schemas import TABLES
 from analytics.upgrade import check_readable
@@ -144,12 +145,35 @@ def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
         with dataset.locked():
             refresh_catalog(dataset)
     con = duckdb.connect(str(dataset.catalog_path), read_only=True)
+    if not _points_at(con, dataset):
+        # The views name the dataset's files by absolute path: a dataset moved or copied
+        # elsewhere has a catalog reading its old place. Point them here (no data changes).
+        con.close()
+        _repoint(dataset)
+        con = duckdb.connect(str(dataset.catalog_path), read_only=True)
     con.execute(QUIET)
     _prepare(con)
     if prices is not None:
         _load_prices(con, prices, temporary=True)
     _confine(con, dataset)
     return con
+
+
+def _points_at(con: Any, dataset: Dataset) -> bool:
+    """Whether the catalog's views read the files of ``dataset`` where it now is."""
+    here = _quote(str(dataset.root) + "/")[:-1]  # the opening quote, the path, no closing
+    row = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE NOT internal AND view_name = 'events'"
+    ).fetchone()
+    return row is not None and here in row[0]
+
+
+def _repoint(dataset: Dataset) -> None:
+    try:
+        with dataset.locked():
+            refresh_catalog(dataset)
+    except OSError as error:
+        raise CatalogMovedError(str(dataset.root), str(error)) from error
 
 
 def _confine(con: Any, dataset: Dataset) -> None:

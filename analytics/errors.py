@@ -29,6 +29,18 @@ class DatasetFormatError(AnalyticsError):
         self.reason = reason
 
 
+class CatalogMovedError(AnalyticsError):
+    """The dataset was moved or copied, and its catalog cannot be pointed at the new place."""
+
+    def __init__(self, root: str, reason: str) -> None:
+        super().__init__(
+            f"{root}: the dataset was moved or copied here and its catalog still reads the "
+            f"old place; rebuilding it failed ({reason}); run the query once where the "
+            "dataset's folder is writable, or copy it to a writable folder"
+        )
+        self.root = root
+
+
 class DatasetPathError(AnalyticsError):
     """The dataset path exists but is not a folder."""
 

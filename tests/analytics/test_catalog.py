@@ -3,6 +3,7 @@ one, never half of one, and a failed build leaves the old one."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -77,3 +78,28 @@ def test_a_failed_catalog_build_leaves_the_old_catalog_as_it_was(
     (data_dir / "prices.csv").unlink()
     ingest([], data_dir)
     assert query("SELECT count(*) AS n FROM runs") == [{"n": 2}]
+
+
+def test_a_copied_or_moved_dataset_reads_its_own_files(tmp_path: Path, data_dir: Path) -> None:
+    # Regression: the views name files by absolute path, so a copy read the original's
+    # files (and saw rows ingested there later), and a moved dataset failed every query
+    # ("Cannot access file …/summaries/runs.parquet") until something was ingested into it.
+    from analytics import Dataset, open_catalog, run
+
+    def run_ids(root: Path) -> list[str]:
+        con = open_catalog(Dataset(root))
+        try:
+            return sorted(row[0] for row in run(con, "SELECT run_id FROM runs").rows)
+        finally:
+            con.close()
+
+    ingest([write_jsonl(tmp_path / "a.jsonl", run_events("r1"))], data_dir)
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    ingest([write_jsonl(tmp_path / "b.jsonl", run_events("r2"))], data_dir)
+    assert run_ids(copy) == ["r1"]
+    assert run_ids(data_dir) == ["r1", "r2"]
+
+    moved = tmp_path / "moved"
+    data_dir.rename(moved)
+    assert run_ids(moved) == ["r1", "r2"]
