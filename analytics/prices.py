@@ -33,14 +33,31 @@ def read_prices(path: Path) -> list[Price]:
     """Rows of a prices file (CSV with a header, or a JSON list of objects with the same
     keys): model prefix, then USD per million tokens."""
     try:
-        with open(path, newline="") as handle:
+        # utf-8-sig: a spreadsheet's CSV may begin with a byte order mark.
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             if path.suffix == ".json":
-                return _from_json(path, handle.read())
-            return _from_csv(path, csv.DictReader(handle))
+                rows = _from_json(path, handle.read())
+            else:
+                rows = _from_csv(path, csv.DictReader(handle))
     except OSError as error:
         raise PricesFileError(str(path), error.strerror or str(error)) from error
     except (UnicodeDecodeError, csv.Error) as error:
         raise PricesFileError(str(path), f"cannot be read ({error})") from error
+    _refuse_repeated_models(path, rows)
+    return rows
+
+
+def _refuse_repeated_models(path: Path, rows: list[Price]) -> None:
+    """A model prefix given twice would be priced by whichever row came first."""
+    seen: dict[str, int] = {}
+    for number, (model, *_) in enumerate(rows, start=1):
+        if model in seen:
+            reason = (
+                f"model {model!r} is given twice (rows {seen[model]} and {number} of the "
+                "prices); keep one"
+            )
+            raise PricesFileError(str(path), reason)
+        seen[model] = number
 
 
 def _from_json(path: Path, text: str) -> list[Price]:

@@ -78,8 +78,8 @@ def upgrade(dataset: Dataset) -> list[str]:
         )
     if found != FORMAT or not (dataset.state_dir / "format.json").exists():
         write_atomic(dataset.state_dir / "format.json", json.dumps({"format": FORMAT}).encode())
-    for note in notes:
-        logger.warning("%s", note)
+    for note in notes:  # info: the caller shows the notes (the CLI prints each once)
+        logger.info("%s", note)
     return notes
 
 

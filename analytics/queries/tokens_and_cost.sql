@@ -14,7 +14,7 @@ WITH usage AS (
 priced AS (
     SELECT
         u.*,
-        (SELECT p FROM prices AS p WHERE u.model LIKE p.model || '%'
+        (SELECT p FROM prices AS p WHERE starts_with(u.model, p.model)
          ORDER BY length(p.model) DESC LIMIT 1) AS price
     FROM usage AS u
 )

@@ -276,3 +276,31 @@ def test_token_sums_are_exact_64_bit_integers_past_32_bits(
     for column in ("input_tokens", "output_tokens", "total_tokens"):
         assert isinstance(cost[column], int), column  # a float prints as 9.00000e+09
     assert cost["input_tokens"] == expected_input
+
+
+def test_a_price_model_prefix_matches_literally(
+    audited: Path, query: Query, tmp_path: Path
+) -> None:
+    # Regression: prefixes were matched with LIKE, so `_` matched any character and a
+    # longer prefix meant for another model priced this one at 1000 USD per million.
+    prices = tmp_path / "prices.csv"
+    prices.write_text(HEADER + "claude-sonnet,1,10,0.1\nclaude_sonnet_4_,1000,1000,1000\n")
+    rows = {
+        (r["user_name"], r["expert_key"]): r
+        for r in query("tokens_and_cost", prices)
+        if r["model"] == "claude-sonnet-4-5"
+    }
+    assert rows[("u1", "writer")]["cost_usd"] == pytest.approx((3000 * 1 + 300 * 10) / 1e6)
+
+
+def test_a_model_priced_twice_is_refused_and_a_byte_order_mark_is_not(tmp_path: Path) -> None:
+    from analytics.catalog import read_prices
+    from analytics.errors import PricesFileError
+
+    twice = tmp_path / "p.csv"
+    twice.write_text(HEADER + "claude-x,1,1,1\nclaude-y,2,2,2\nclaude-x,3,15,0.3\n")
+    with pytest.raises(PricesFileError, match="model 'claude-x' is given twice .rows 1 and 3"):
+        read_prices(twice)
+    marked = tmp_path / "excel.csv"
+    marked.write_text("\ufeff" + HEADER + "claude-x,3,15,0.3\n", encoding="utf-8")
+    assert read_prices(marked) == [("claude-x", 3.0, 15.0, 0.3)]
