@@ -181,7 +181,7 @@ def _confine(con: Any, dataset: Dataset) -> None:
     cannot read other files (``read_text('/etc/shadow')``), write any (``COPY … TO``),
     install extensions or reach the network. It cannot be switched back on, and no other
     setting can be changed either (ad hoc SQL is refused before it runs anything but a
-    query, see ``queries.refuse_unless_read_only``; this is the second line)."""
+    query, see ``queries.check_ad_hoc``; this is the second line)."""
     con.execute(f"SET allowed_directories = [{_quote(str(dataset.root) + '/')}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

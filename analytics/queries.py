@@ -72,8 +72,7 @@ def run(con: Any, name_or_sql: str, timeout_s: float | None = None) -> QueryResu
     timer = threading.Timer(timeout_s, con.interrupt) if timeout_s is not None else None
     try:
         if label is None:
-            refuse_unless_read_only(con, sql)
-            _require_one_statement(con, sql)
+            check_ad_hoc(con, sql)
         if timer is not None:
             timer.start()
         cursor = con.execute(sql)
@@ -92,40 +91,42 @@ def run(con: Any, name_or_sql: str, timeout_s: float | None = None) -> QueryResu
     return QueryResult(columns, rows)
 
 
-def refuse_unless_read_only(con: Any, sql: str) -> None:
-    """Raise QueryRefusedError unless every statement of ``sql`` only reads.
+def check_ad_hoc(con: Any, sql: str) -> None:
+    """Refuse ad hoc SQL unless it is one statement that only reads (parsed once).
 
     The catalog is opened read-only and confined to the dataset's folder, but inside that
     folder DuckDB could still write (``COPY … TO``, ``EXPORT DATABASE``), and ``LOAD``,
-    ``ATTACH`` or a temporary table would change the session: only queries are let through.
+    ``ATTACH`` or a temporary table would change the session: only queries are let through
+    (QueryRefusedError, checked first so that a write is named as such). Of several
+    statements DuckDB would run each and return the last one's rows only, and an empty or
+    comment-only text has no result at all (QueryFailedError).
     """
-    for statement in con.extract_statements(sql):
-        text = _COMMENTS.sub("", statement.query)
-        if statement.type == duckdb.StatementType.EXPLAIN:
-            explained = _EXPLAIN.sub("", text, count=1)
-            if explained == text or not explained.strip():
-                raise QueryRefusedError(_first_word(text))
-            refuse_unless_read_only(con, explained)
-        elif statement.type != duckdb.StatementType.SELECT:
-            raise QueryRefusedError(_first_word(text))
-
-
-def _require_one_statement(con: Any, sql: str) -> None:
-    """Ad hoc SQL is one statement: DuckDB would run each of several and return the last
-    one's rows only, and an empty or comment-only text has no result at all."""
-    count = len(con.extract_statements(sql))
-    if count == 0:
+    statements = con.extract_statements(sql)
+    _refuse_unless_read_only(con, statements)
+    if not statements:
         raise QueryFailedError(
             None,
             "it holds no SQL statement (only blanks or comments); give a query name "
             "(perstack-audit list) or one SELECT",
         )
-    if count > 1:
+    if len(statements) > 1:
         raise QueryFailedError(
             None,
-            f"it holds {count} statements; give one at a time (only the last one's "
-            "rows would be shown)",
+            f"it holds {len(statements)} statements; give one at a time (only the last "
+            "one's rows would be shown)",
         )
+
+
+def _refuse_unless_read_only(con: Any, statements: list[Any]) -> None:
+    for statement in statements:
+        text = _COMMENTS.sub("", statement.query)
+        if statement.type == duckdb.StatementType.EXPLAIN:
+            explained = _EXPLAIN.sub("", text, count=1)
+            if explained == text or not explained.strip():
+                raise QueryRefusedError(_first_word(text))
+            _refuse_unless_read_only(con, con.extract_statements(explained))
+        elif statement.type != duckdb.StatementType.SELECT:
+            raise QueryRefusedError(_first_word(text))
 
 
 def _first_word(text: str) -> str:
