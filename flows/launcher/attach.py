@@ -34,6 +34,8 @@ class AttachedStream:
     def __init__(self, client: docker.DockerClient, container_id: str) -> None:
         params = {"stdout": 1, "stderr": 1, "stream": 1}
         self._socket: Any = client.api.attach_socket(container_id, params=params)
+        self._poller = select.poll()
+        self._poller.register(self._socket, select.POLLIN | select.POLLPRI)
 
     def frames(self) -> Iterator[tuple[int, bytes]]:
         """(stream id, data) until the container's streams end; a frame's payload may come
@@ -62,10 +64,8 @@ class AttachedStream:
 
     def _read(self, size: int) -> bytes:
         """Up to ``size`` bytes once some are there; empty at the end of the stream."""
-        poller = select.poll()
-        poller.register(self._socket, select.POLLIN | select.POLLPRI)
         while True:
-            if not poller.poll(WAKE_SECONDS * 1000):
+            if not self._poller.poll(WAKE_SECONDS * 1000):
                 continue  # back in Python between waits: signal handlers run here
             data = read(self._socket, size)
             if data is not None:  # None: interrupted or not ready after all; wait again
