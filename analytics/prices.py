@@ -53,8 +53,8 @@ def _refuse_repeated_models(path: Path, rows: list[Price]) -> None:
     for number, (model, *_) in enumerate(rows, start=1):
         if model in seen:
             reason = (
-                f"model {model!r} is given twice (rows {seen[model]} and {number} of the "
-                "prices); keep one"
+                f"model {model!r} is given twice (price entries {seen[model]} and {number}); "
+                "keep one"
             )
             raise PricesFileError(str(path), reason)
         seen[model] = number

@@ -299,7 +299,8 @@ def test_a_model_priced_twice_is_refused_and_a_byte_order_mark_is_not(tmp_path: 
 
     twice = tmp_path / "p.csv"
     twice.write_text(HEADER + "claude-x,1,1,1\nclaude-y,2,2,2\nclaude-x,3,15,0.3\n")
-    with pytest.raises(PricesFileError, match="model 'claude-x' is given twice .rows 1 and 3"):
+    twice_given = "model 'claude-x' is given twice .price entries 1 and 3"
+    with pytest.raises(PricesFileError, match=twice_given):
         read_prices(twice)
     marked = tmp_path / "excel.csv"
     marked.write_text("\ufeff" + HEADER + "claude-x,3,15,0.3\n", encoding="utf-8")
