@@ -8,7 +8,7 @@
 -- payload). So is a checkpoint in an event file whose history was left to the checkpoint
 -- file (elidedMessages, written by our runtime): that file is the same checkpoint, whole.
 CREATE OR REPLACE TEMP TABLE docs AS
-WITH found AS (
+WITH found AS MATERIALIZED (
     SELECT
         0 AS origin, event_no AS src_no, type AS seen_in, source_file, user_name,
         json_transform(raw, '{"checkpoint": @CHECKPOINT@}').checkpoint AS s,
