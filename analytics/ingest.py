@@ -214,10 +214,16 @@ def _write_batch(
 def _touched_by(events: pa.Table, derived: dict[str, pa.Table]) -> tuple[list[str], list[str]]:
     """The run ids and tool-call keys whose snapshot rows new rows change."""
     run_ids = [events.column("run_id"), derived["run_settings"].column("run_id")]
-    runs = pc.unique(pa.chunked_array(run_ids, pa.string())).to_pylist()
     ids = [key_array(derived[t], CALL_KEY) for t in ("tool_calls", "tool_results")]
-    calls = pc.unique(pa.chunked_array(ids, pa.string())).to_pylist()
-    return runs, calls
+    return _unique(run_ids), _unique(ids)
+
+
+def _unique(columns: list[pa.Array | pa.ChunkedArray]) -> list[str]:
+    # Chunks, not the columns themselves: pa.chunked_array converts a ChunkedArray item
+    # through Python objects (0.08 s per 200k events).
+    chunks = [c for column in columns for c in getattr(column, "chunks", [column])]
+    unique: list[str] = pc.unique(pa.chunked_array(chunks, pa.string())).to_pylist()
+    return unique
 
 
 def _with_provenance(table: pa.Table, user: str | None, now: pa.Scalar) -> pa.Table:
