@@ -213,11 +213,16 @@ def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Generator[Batch
     for source in sources:
         if source.kind == "jsonl":
             try:
-                for chunk_batch, last in _read_jsonl(source, chunk_bytes):
+                for chunk_batch, last, full in _read_jsonl(source, chunk_bytes):
+                    if batch.bytes_read and batch.bytes_read + chunk_batch.bytes_read > chunk_bytes:
+                        yield _flush(batch, pending_events)
+                        batch, pending_events = Batch(), []
                     _merge(batch, chunk_batch)
                     if last:
                         batch.finished.append(source)
-                    if batch.bytes_read >= chunk_bytes:
+                    # A full chunk is a batch: one cut at its last newline falls short of
+                    # chunk_bytes, and waiting for the next would double the batch.
+                    if full or batch.bytes_read >= chunk_bytes:
                         yield _flush(batch, pending_events)
                         batch, pending_events = Batch(), []
             except OSError as error:
@@ -300,7 +305,9 @@ def _looks_like_events(path: Path) -> bool:
 
 # TODO(#7): a grown stream is read again from its start (its old rows are recognised by key);
 # a last line quarantined as truncated stays in quarantine once it is complete and ingested.
-def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, bool]]:
+def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, bool, bool]]:
+    """Parsed chunks of the stream, each with whether it is the last and whether it filled
+    a whole read of ``chunk_bytes``."""
     line = 1
     carry = b""
     with open_regular(source.path) as handle:
@@ -317,7 +324,7 @@ def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, b
                     batch = _parsed_batch(parse_jsonl(view, line), str(source.path))
                 batch.bytes_read = cut
                 line += data.count(b"\n", 0, cut)
-                yield batch, at_end
+                yield batch, at_end, len(block) == chunk_bytes
             if at_end:
                 return
 
