@@ -750,3 +750,42 @@ def test_event_files_with_elided_histories_take_checkpoints_from_their_files(
         {"message_id": "m3"},
     ]
     assert query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
+
+
+def test_events_of_days_out_of_order_land_in_their_day_in_stream_order(
+    tmp_path: Path, data_dir: Path, monkeypatch: Any
+) -> None:
+    # Gathered two rows at a time, so that a day's file is written in several pieces.
+    monkeypatch.setattr("analytics.dataset._TAKE_ROWS", 2)
+    day_ms = 86_400_000
+    days = [3, 1, 3, 2, 1, 3, 1, 1, 2, 3, 1]
+    events = [
+        {"type": "startRun", "id": f"e{i:02}", "timestamp": 1700000000123 + d * day_ms}
+        for i, d in enumerate(days)
+    ]
+    ingest([write_jsonl(tmp_path / "a.jsonl", events)], data_dir)
+    stored = {}
+    for file in Dataset(data_dir).files("events"):
+        table = pq.read_table(file, partitioning=None)
+        stored[file.parent.name] = table.column("event_id").to_pylist()
+        assert pq.ParquetFile(file).metadata.num_row_groups == (table.num_rows + 1) // 2
+    expected = {}
+    for i, d in enumerate(days):
+        expected.setdefault(f"day=2023-11-{14 + d}", []).append(f"e{i:02}")
+    assert stored == expected
+
+
+def test_a_stream_is_read_in_batches_of_at_most_chunk_bytes(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    events = [{"type": "startRun", "id": f"e{i:02}", "timestamp": 1700000000123} for i in range(10)]
+    path = write_jsonl(tmp_path / "a.jsonl", events)
+    line = len(path.read_bytes()) // 10
+    # Three lines and part of a fourth per read: each batch takes the three whole lines
+    # (one file of events each), never two reads' worth.
+    report = ingest([path], data_dir, chunk_bytes=3 * line + 1)
+    assert report.rows["events"] == 10
+    files = Dataset(data_dir).files("events")
+    sizes = sorted(pq.read_metadata(f).num_rows for f in files)
+    assert sizes == [1, 3, 3, 3]
+    assert len(query("SELECT DISTINCT event_id FROM events")) == 10
