@@ -43,8 +43,8 @@ from analytics.upgrade import upgrade
 
 logger = logging.getLogger(__name__)
 
-# DuckDB threads of the derivations (see _write_batch).
-_DERIVE_THREADS = 1
+# DuckDB threads of the derivations; None: DuckDB's default, one per core (see _write_batch).
+_DERIVE_THREADS: int | None = None
 
 
 @dataclass
@@ -190,9 +190,10 @@ def _write_batch(
     }
     # The events' files are compressed while DuckDB derives the other tables, and renamed
     # into place only after those are written. The next batch is parsed meanwhile too (see
-    # _read_ahead): DuckDB on one thread costs less CPU than on two (200k events: 1.03 s
-    # against 1.19, medians of six) and leaves the other core to the Parquet writer and
-    # the JSON reader (#7).
+    # _read_ahead). The derivations are the longest of the three: on two threads DuckDB
+    # spends more CPU than on one (200k events alone: 1.19 s against 1.03) but takes the
+    # core the others leave idle, and 1M events ingest faster (10.7 s against 11.4,
+    # medians of three, 2 cores; #7).
     with ThreadPoolExecutor(max_workers=1) as pool:
         staging = pool.submit(dataset.stage, TABLES["events"], new_events, batch_id)
         try:
