@@ -140,31 +140,31 @@ def _read_ahead(batches: Generator[Batch, None, None]) -> Generator[Batch, None,
         batches.close()
 
 
-# TODO(#7): ingestion of 1M events measures 1.8x to 2.5x pyarrow.json.read_json of the same
-# bytes (goal 1.5x; medians, 2 shared cores). Per 200k events (181 MB) it costs about 3 s
-# of CPU to the reader's 1.5 to 2 (medians over repeated runs, #7):
-# - parse_jsonl 1.0: Arrow's reader with our schema 0.9 (the column count: 0.5 with the 7
-#   common columns only, every column appends a null to every row lacking it), lines 0.1;
-# - derive 1.0 on one thread: about 270 MB of JSON parsed again by yyjson (checkpoint
-#   events twice: json_transform, then json_extract of the free-form parts; callTools and
-#   finishToolCall twice), md5 of the checkpoint struct 0.06, then struct building,
-#   unnest, windows and the export to Arrow;
-# - the events' Parquet files 0.4 (day sort 0.1, writing 0.27, raw half of it), derived
-#   tables 0.15, catalog and snapshots 0.15 to 0.35;
-# - first touches of new buffers: 0.3 to 1.2 s of system time per batch on the benchmark
-#   machine (page zeroing), paid by the reader too; the main run-to-run noise.
+# TODO(#7): ingestion of 1M events measures about 1.8x to 2.2x pyarrow.json.read_json of
+# the same bytes (goal 1.5x; medians, 2 cores). It is CPU-bound: about 18 s of CPU (user
+# and system) against the reader's 12 to 13, so even with both cores busy all along it
+# would not reach 1.5x. Per 256 MB batch (283k events), in seconds of CPU:
+# - parse_jsonl 1.4 to 2: Arrow's reader with our schema 1.2 to 1.5 (it grows with the
+#   column count: every column appends a null to every row lacking it), lines 0.15;
+# - derive 1.2 on one thread (see derive.py);
+# - the events' Parquet files about 1 (raw compressed is a third of it), the derived
+#   tables and the key look-ups 0.6; once per ingest, catalog and snapshots 0.7 to 0.9;
+# - fresh memory: a first touch costs about 2.4 ms per MB on these machines (page zeroing
+#   is 15% of the ingest's samples), paid by the reader too; the main run-to-run noise.
 # Tried and not kept: checkpoint fields in Arrow's read schema (every added column costs
 # every row, ~35 columns cost what json_transform does, and Arrow's strict types would
 # drop checkpoints json_transform reads, e.g. "stepNumber": "3"); skipping json_extract
 # of the parts where raw lacks their keys (the exact test, \u escapes included, costs
 # more than the extraction); parts as JSON fields of the one json_transform (a JSON null
 # becomes NULL, not 'null'); a cheaper version hash (it would change the key of every
-# stored checkpoint version); other allocators. What would close the gap: one parse of
-# each line, e.g. DuckDB's reader (yyjson parses 1.5 GB/s per core, Arrow's reader about
-# 0.2) if it can reproduce which lines Arrow's strict types keep, keep with common
-# columns or quarantine; raw as string_view over the read buffer (no copy at the split,
-# none at the day sort). One ingest of a single run into ten million events takes about
-# 6 s (key look-ups and whole-snapshot rewrites).
+# stored checkpoint version); other allocators (jemalloc with decay off, mimalloc without
+# purging: no gain); other JSON block sizes (1 to 32 MB, same CPU); derived tables written
+# two at a time (no gain measured). What would close the gap: one parse of each line,
+# e.g. DuckDB's reader (yyjson parses 1.5 GB/s per core, Arrow's reader about 0.2) if it
+# can reproduce which lines Arrow's strict types keep, keep with common columns or
+# quarantine; raw as string_view over the read buffer (no copy at the split). One ingest
+# of a single run into ten million events takes about 6 s (key look-ups and
+# whole-snapshot rewrites).
 def _write_batch(
     dataset: Dataset, batch: Batch, user: str | None, report: IngestReport, touched: Touched
 ) -> None:
