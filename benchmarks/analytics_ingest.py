@@ -363,7 +363,10 @@ def main() -> None:
         "--real", type=Path, default=None, help="folder of recorded runs to ingest too"
     )
     parser.add_argument(
-        "--work", type=Path, default=None, help="scratch folder (default: a temp dir)"
+        "--work",
+        type=Path,
+        default=None,
+        help="scratch folder, kept afterwards (default: a temp dir, removed)",
     )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="analytics-bench-"))
@@ -374,7 +377,8 @@ def main() -> None:
         if args.query_events:
             bench_queries(work, args.query_events, args.chunk)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
