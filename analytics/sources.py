@@ -20,7 +20,7 @@ import logging
 import os
 import stat
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -36,6 +36,9 @@ DOC_KINDS: tuple[Kind, ...] = ("checkpoint", "job", "run_setting")
 # a multi-gigabyte stream never sits in memory whole.
 DEFAULT_CHUNK_BYTES = 256 << 20
 _PROBE_BYTES = 64 << 10
+# Begins the reason of a stream's last line that is not valid JSON and ends without a
+# newline; views.sql matches it.
+UNTERMINATED = "last line without a newline, perhaps still being written"
 
 
 @dataclass(frozen=True)
@@ -303,8 +306,7 @@ def _looks_like_events(path: Path) -> bool:
     return not (isinstance(obj, dict) and "id" not in obj and "type" not in obj)
 
 
-# TODO(#7): a grown stream is read again from its start (its old rows are recognised by key);
-# a last line quarantined as truncated stays in quarantine once it is complete and ingested.
+# TODO(#7): a grown stream is read again from its start (its old rows are recognised by key).
 def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, bool, bool]]:
     """Parsed chunks of the stream, each with whether it is the last and whether it filled
     a whole read of ``chunk_bytes``."""
@@ -323,10 +325,24 @@ def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, b
                 with memoryview(data) as whole, whole[:cut] as view:
                     batch = _parsed_batch(parse_jsonl(view, line), str(source.path))
                 batch.bytes_read = cut
+                if at_end and data:
+                    _mark_unterminated(batch, line)
                 line += data.count(b"\n", 0, cut)
                 yield batch, at_end, len(block) == chunk_bytes
             if at_end:
                 return
+
+
+def _mark_unterminated(batch: Batch, line: int) -> None:
+    """Say so when the stream's last line, without a newline, is not valid JSON: it may be
+    an event still being written. The quarantine view drops the row once a later ingest
+    reads the line whole (views.sql)."""
+    batch.quarantined = [
+        replace(row, reason=f"{UNTERMINATED}: {row.reason}")
+        if row.line_number == line and row.reason.startswith("invalid JSON")
+        else row
+        for row in batch.quarantined
+    ]
 
 
 def _parsed_batch(parsed: Parsed, source: str) -> Batch:

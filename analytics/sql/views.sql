@@ -4,10 +4,27 @@
 -- suffix (runs, generations, tool_calls) read their snapshot, written at every ingest.
 
 CREATE OR REPLACE VIEW events AS SELECT * FROM @events@;
-CREATE OR REPLACE VIEW quarantine AS SELECT * FROM @quarantine@;
 CREATE OR REPLACE VIEW messages AS SELECT * FROM @messages@;
 CREATE OR REPLACE VIEW tool_results AS SELECT * FROM @tool_results@;
 CREATE OR REPLACE VIEW checkpoint_versions AS SELECT * FROM @checkpoints@;
+
+-- Lines that could not be read. A stream's last line that is not valid JSON and has no
+-- newline may be an event still being written (its reason begins as sources.UNTERMINATED
+-- says); once the grown file is read again and that line ingested whole (the quarantined
+-- text a strict prefix of the event's), its row is no longer shown. Only those rows are
+-- joined to the events, which read just the row groups that can hold their lines.
+CREATE OR REPLACE VIEW quarantine AS
+WITH completed AS (
+    SELECT q.source_file, q.line_number, q.raw_hash
+    FROM @quarantine@ AS q
+    JOIN events AS e ON e.source_file = q.source_file AND e.source_line = q.line_number
+    WHERE starts_with(q.reason, 'last line without a newline')
+      AND length(e.raw) > length(q.raw) AND starts_with(e.raw, q.raw)
+)
+SELECT q.* FROM @quarantine@ AS q
+ANTI JOIN completed AS c
+    ON q.source_file = c.source_file AND q.line_number = c.line_number
+   AND q.raw_hash = c.raw_hash;
 
 -- Each checkpoint as last seen: most messages, then furthest step, files before events.
 CREATE OR REPLACE VIEW checkpoints AS

@@ -128,6 +128,25 @@ def test_new_files_and_appended_lines_are_picked_up(
     assert query("SELECT count(DISTINCT event_id) AS n FROM events") == [{"n": 2 * len(run)}]
 
 
+def test_a_last_line_read_half_written_leaves_quarantine_once_ingested_whole(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    run = one_run().events
+    whole = json.dumps(run[3])
+    path = write_jsonl(tmp_path / "r1.jsonl", run[:3], extra=whole[:25])  # still being written
+    ingest([path], data_dir)
+    (row,) = query("SELECT line_number, reason, raw FROM quarantine")
+    assert (row["line_number"], row["raw"]) == (4, whole[:25])
+    assert row["reason"].startswith("last line without a newline, perhaps still being written")
+    write_jsonl(path, run, extra="not json\n")  # the line was finished, more followed
+    ingest([path], data_dir)
+    # The half line is not counted as lost any more; a line that never parses still is.
+    assert query("SELECT line_number, raw FROM quarantine") == [
+        {"line_number": len(run) + 1, "raw": "not json"}
+    ]
+    assert query("SELECT count(*) AS n FROM events") == [{"n": len(run)}]
+
+
 def test_same_event_from_stdout_and_workspace_file_lands_once(
     tmp_path: Path, data_dir: Path, query: Query
 ) -> None:
