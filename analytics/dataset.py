@@ -4,6 +4,7 @@ Layout under the dataset root::
 
     events/day=2026-12-03/part-<batch>.parquet     (tables with a day column)
     messages/part-<batch>.parquet                  (tables without one)
+    summaries/runs/part-<0..f>.parquet             (snapshots, see catalog.py)
     _state/files.json                              (what was ingested: size, mtime)
     _state/format.json                             (format version, see upgrade.py)
     _state/lock                                    (held while an ingest writes)

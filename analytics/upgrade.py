@@ -6,7 +6,9 @@ is written last, and every step can run again over what an interrupted run left.
 
 Formats: 1, tool calls keyed by ``tool_call_id`` alone (a second job's call with the same
 id was dropped as a duplicate); 2, keyed by ``(job_id, tool_call_id)``; 3, the snapshots'
-token sums are BIGINT (they were DOUBLE: DuckDB's HUGEINT sums, as Parquet stores them).
+token sums are BIGINT (they were DOUBLE: DuckDB's HUGEINT sums, as Parquet stores them);
+4, each snapshot is a folder of parts (``summaries/runs/part-0.parquet`` …) instead of one
+file (``summaries/runs.parquet``), so that an ingest rewrites only the parts it touched.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from analytics.schemas import TABLES
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 3
+FORMAT = 4
+# The snapshot files of formats 1 to 3.
+_SINGLE_SNAPSHOTS = ("runs", "generations", "tool_calls")
 _CALL_EVENTS = ("callTools", "callDelegate", "callInteractiveTool")
 _EVENT_COLUMNS = "event_id, type, ts, job_id, run_id, expert_key, step_number, user_name, raw"
 
@@ -75,6 +79,16 @@ def upgrade(dataset: Dataset) -> list[str]:
             f"{dataset.root}: upgraded the dataset from format {max(found, 2)} to 3: the "
             "runs, generations and tool_calls snapshots are recomputed (token sums as "
             "BIGINT)"
+        )
+    if found < 4:
+        # The new parts are written by the recompute that follows any note; until then
+        # the old catalog (and these files) serve the queries, so they go only now.
+        for name in _SINGLE_SNAPSHOTS:
+            (dataset.root / "summaries" / f"{name}.parquet").unlink(missing_ok=True)
+        notes.append(
+            f"{dataset.root}: upgraded the dataset from format {max(found, 3)} to 4: the "
+            "runs, generations and tool_calls snapshots are split into parts by run or job, "
+            "so that an ingest rewrites only the parts it touches"
         )
     if found != FORMAT or not (dataset.state_dir / "format.json").exists():
         write_atomic(dataset.state_dir / "format.json", json.dumps({"format": FORMAT}).encode())

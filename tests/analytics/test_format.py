@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -46,7 +49,7 @@ def test_a_tool_call_id_repeated_in_another_job_is_another_call(
         ("jb", "error", 70),
     ]
     format_file = data_dir / "_state" / "format.json"
-    assert json.loads(format_file.read_text()) == {"format": 3}
+    assert json.loads(format_file.read_text()) == {"format": 4}
 
 
 def test_a_dataset_of_the_older_format_is_upgraded_without_losing_a_row(
@@ -58,7 +61,8 @@ def test_a_dataset_of_the_older_format_is_upgraded_without_losing_a_row(
     # second job's call was dropped as a duplicate), views and snapshot built that way.
     dataset = Dataset(data_dir)
     (data_dir / "_state" / "format.json").unlink()
-    for file in [*dataset.files("tool_calls"), data_dir / "summaries" / "tool_calls.parquet"]:
+    snapshot = sorted((data_dir / "summaries" / "tool_calls").glob("part-*.parquet"))
+    for file in [*dataset.files("tool_calls"), *snapshot]:
         table = pq.read_table(file, partitioning=None)
         pq.write_table(table.filter(pc.equal(table.column("job_id"), "ja")), file)
     assert [r["job_id"] for r in query("SELECT job_id FROM tool_calls")] == ["ja"]
@@ -70,10 +74,13 @@ def test_a_dataset_of_the_older_format_is_upgraded_without_losing_a_row(
         "(1 row before, 2 now)",
         f"{dataset.root}: upgraded the dataset from format 2 to 3: the runs, generations "
         "and tool_calls snapshots are recomputed (token sums as BIGINT)",
+        f"{dataset.root}: upgraded the dataset from format 3 to 4: the runs, generations "
+        "and tool_calls snapshots are split into parts by run or job, so that an ingest "
+        "rewrites only the parts it touches",
     ]
     rows = query("SELECT job_id, outcome FROM tool_calls ORDER BY job_id")
     assert rows == [{"job_id": "ja", "outcome": "ok"}, {"job_id": "jb", "outcome": "error"}]
-    assert json.loads((data_dir / "_state" / "format.json").read_text()) == {"format": 3}
+    assert json.loads((data_dir / "_state" / "format.json").read_text()) == {"format": 4}
     assert ingest([], data_dir).notes == []
     assert not [p for p in data_dir.rglob("*") if p.name.endswith(".tmp")]
 
@@ -86,7 +93,7 @@ def test_a_dataset_of_a_newer_format_is_left_alone(tmp_path: Path, data_dir: Pat
     ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
     (data_dir / "_state" / "format.json").write_text('{"format": 99}')
     before = sorted(str(p) for p in data_dir.rglob("*"))
-    with pytest.raises(DatasetFormatError, match="format 99.*this perstack-audit knows up to 3"):
+    with pytest.raises(DatasetFormatError, match="format 99.*this perstack-audit knows up to 4"):
         ingest([write_jsonl(tmp_path / "b.jsonl", [])], data_dir)
     assert sorted(str(p) for p in data_dir.rglob("*")) == before
 
@@ -95,12 +102,42 @@ def test_snapshots_of_format_2_with_double_token_sums_are_recomputed(
     tmp_path: Path, data_dir: Path, query: Query
 ) -> None:
     ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
-    runs = data_dir / "summaries" / "runs.parquet"
-    table = pq.read_table(runs)
-    index = table.schema.get_field_index("total_tokens")
-    as_double = table.column(index).cast("double")
-    pq.write_table(table.set_column(index, "total_tokens", as_double), runs)
+    for part in (data_dir / "summaries" / "runs").glob("part-*.parquet"):
+        table = pq.read_table(part)
+        index = table.schema.get_field_index("total_tokens")
+        as_double = table.column(index).cast("double")
+        pq.write_table(table.set_column(index, "total_tokens", as_double), part)
     (data_dir / "_state" / "format.json").write_text('{"format": 2}')
     report = ingest([], data_dir)
-    assert len(report.notes) == 1 and "from format 2 to 3" in report.notes[0]
+    assert len(report.notes) == 2 and "from format 2 to 3" in report.notes[0]
     assert query("SELECT DISTINCT typeof(total_tokens) AS t FROM runs") == [{"t": "BIGINT"}]
+
+
+def test_snapshots_of_format_3_in_one_file_each_are_split_into_parts(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", same_call_ids_in_two_jobs())], data_dir)
+    before = query("SELECT run_id, total_tokens FROM runs ORDER BY run_id")
+    # What format 3 wrote: one file per snapshot, the catalog's views reading it.
+    summaries = data_dir / "summaries"
+    con = duckdb.connect(str(data_dir / "catalog.duckdb"))
+    try:
+        for name in ("runs", "generations", "tool_calls"):
+            parts = sorted((summaries / name).glob("part-*.parquet"))
+            pq.write_table(
+                pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive"),
+                summaries / f"{name}.parquet",
+            )
+            shutil.rmtree(summaries / name)
+            source = str(summaries / f"{name}.parquet").replace("'", "''")
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{source}')")
+    finally:
+        con.close()
+    (data_dir / "_state" / "format.json").write_text('{"format": 3}')
+    assert query("SELECT run_id, total_tokens FROM runs ORDER BY run_id") == before
+
+    report = ingest([], data_dir)
+    assert len(report.notes) == 1 and "from format 3 to 4" in report.notes[0]
+    assert sorted(p.name for p in summaries.iterdir()) == ["generations", "runs", "tool_calls"]
+    assert len(list((summaries / "runs").glob("part-*.parquet"))) == 16
+    assert query("SELECT run_id, total_tokens FROM runs ORDER BY run_id") == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -272,6 +273,72 @@ def test_snapshots_follow_ingests_made_without_a_catalog_refresh(
     ingest([], data_dir)
     assert query("SELECT count(*) AS n FROM runs") == [{"n": 2}]
     assert query("SELECT count(*) AS n FROM runs_live") == [{"n": 2}]
+
+
+def test_an_ingest_rewrites_only_the_snapshot_parts_of_the_runs_it_touched(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    ingest([write_jsonl(tmp_path / "a.jsonl", one_run("r1", "j1").events)], data_dir)
+    summaries = data_dir / "summaries"
+
+    def parts() -> dict[str, int]:
+        return {f"{p.parent.name}/{p.name}": p.stat().st_ino for p in summaries.glob("*/*.parquet")}
+
+    before = parts()
+    assert len(before) == 3 * 16
+    ingest([write_jsonl(tmp_path / "b.jsonl", one_run("r2", "j2").events)], data_dir)
+    after = parts()
+    changed = sorted(name for name in before if after[name] != before[name])
+
+    def part(owner: str) -> str:
+        return f"part-{hashlib.md5(owner.encode()).hexdigest()[0]}.parquet"
+
+    assert changed == sorted(
+        [f"runs/{part('r2')}", f"generations/{part('r2')}", f"tool_calls/{part('j2')}"]
+    )
+    assert query("SELECT run_id, outcome FROM runs ORDER BY run_id") == [
+        {"run_id": "r1", "outcome": "completed"},
+        {"run_id": "r2", "outcome": "completed"},
+    ]
+    assert query("SELECT count(*) AS n FROM tool_calls") == [{"n": 2}]
+
+
+def test_snapshots_updated_run_by_run_equal_the_live_views(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    first = RunBuilder(job="j1", run="r1").start(model="model-a", max_steps=7)
+    first.tool_step(1, [("@perstack/base", "exec", 5, False)])
+    first.complete(2)
+    ingest([write_jsonl(tmp_path / "1.jsonl", first.events)], data_dir)
+    # A second run of the job without a runtime start of its own (as a delegate's): its
+    # model and step limit come from the job's, stored in an earlier ingest.
+    delegate = RunBuilder(job="j1", run="r2").start()
+    delegate.tool_step(1, [("@perstack/base", "exec", 9, True)])
+    delegate.fail(2, "boom")
+    other = one_run("r3", "j2").events
+    events = [e for e in delegate.events if e["type"] != "initializeRuntime"] + other[:4]
+    ingest([write_jsonl(tmp_path / "2.jsonl", events)], data_dir)
+    ingest([write_jsonl(tmp_path / "3.jsonl", other[4:])], data_dir)
+
+    runs = query("SELECT run_id, outcome, model, max_steps FROM runs ORDER BY run_id")
+    assert runs == [
+        {"run_id": "r1", "outcome": "completed", "model": "model-a", "max_steps": 7},
+        {"run_id": "r2", "outcome": "stoppedByError", "model": "model-a", "max_steps": 7},
+        {"run_id": "r3", "outcome": "completed", "model": "claude-sonnet-4-5", "max_steps": 100},
+    ]
+    for name, live in (
+        ("runs", "SELECT * FROM runs_live"),
+        ("generations", "SELECT * FROM generations_live"),
+        ("tool_calls", "SELECT * EXCLUDE (args, result, result_text) FROM tool_calls_live"),
+    ):
+        differ = query(
+            f"SELECT count(*) AS n FROM ((SELECT * FROM {name} EXCEPT {live}) "
+            f"UNION ALL ({live} EXCEPT SELECT * FROM {name}))"
+        )
+        assert differ == [{"n": 0}], name
+        assert query(f"SELECT count(*) AS n FROM {name}") == query(
+            f"SELECT count(*) AS n FROM ({live})"
+        )
 
 
 def test_event_file_with_a_field_of_unexpected_type_lands_once(
@@ -600,7 +667,7 @@ def test_temporary_files_an_interrupted_ingest_left_are_never_read_and_removed_n
     leftovers = [
         part.with_name(".part-20990101T000000-dead.parquet.tmp"),
         data_dir / "tool_calls" / "day=2023-11-14" / ".part-x.parquet.tmp",
-        data_dir / "summaries" / ".runs.parquet.tmp",
+        data_dir / "summaries" / "runs" / ".part-0.parquet.tmp",
         data_dir / "_state" / ".files.json.0badc0de.tmp",
         data_dir / ".catalog.duckdb.0badc0de.tmp",
         data_dir / ".catalog.duckdb.0badc0de.tmp.wal",
