@@ -32,6 +32,7 @@ import glob
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -151,16 +152,22 @@ class Dataset:
         """Remove the temporary files an interrupted writer left (hold the lock).
 
         Every file this package writes is first a hidden ``.NAME….tmp`` beside its final
-        name (DuckDB adds ``.wal`` to the catalog's); none is ever read as data, since the
-        views read ``*.parquet`` only. Symlinked folders are not followed.
+        name (DuckDB adds ``.wal`` to the catalog's), or in a hidden ``.NAME.parts.tmp``
+        folder (a snapshot's parts); none is ever read as data, since the views read
+        ``*.parquet`` in the tables' own folders only. Symlinked folders are not followed.
         """
         removed = []
-        for folder, _dirs, files in os.walk(self.root):
+        for folder, dirs, files in os.walk(self.root):
             for name in files:
                 if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".tmp.wal")):
                     path = Path(folder, name)
                     path.unlink(missing_ok=True)
                     removed.append(path)
+            for name in [d for d in dirs if d.startswith(".") and d.endswith(".tmp")]:
+                # A snapshot's parts as DuckDB wrote them, before they were moved into place.
+                dirs.remove(name)
+                shutil.rmtree(Path(folder, name), ignore_errors=True)
+                removed.append(Path(folder, name))
         if removed:
             logger.info("removed %d temporary file(s) an interrupted ingest left", len(removed))
         return removed

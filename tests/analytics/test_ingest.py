@@ -668,6 +668,7 @@ def test_temporary_files_an_interrupted_ingest_left_are_never_read_and_removed_n
         part.with_name(".part-20990101T000000-dead.parquet.tmp"),
         data_dir / "tool_calls" / "day=2023-11-14" / ".part-x.parquet.tmp",
         data_dir / "summaries" / "runs" / ".part-0.parquet.tmp",
+        data_dir / "summaries" / ".runs.parts.tmp" / "part_=0" / "data_0.parquet",
         data_dir / "_state" / ".files.json.0badc0de.tmp",
         data_dir / ".catalog.duckdb.0badc0de.tmp",
         data_dir / ".catalog.duckdb.0badc0de.tmp.wal",
