@@ -107,6 +107,10 @@ def refresh_catalog(
 def _build(con: Any, dataset: Dataset, touched: Touched | None, prices: list[Price]) -> None:
     con.execute(QUIET)
     _prepare(con)
+    # Each view reads the footers of its tables' files when it is created: cached, the
+    # views over ten million events (324 files a table) take 0.44 s instead of 1.14 (#7).
+    # Those files never change; a snapshot part does (see below).
+    con.execute("SET parquet_metadata_cache = true")
     for statement in _view_statements(dataset):
         con.execute(statement)
     folders = {s.name: dataset.root / "summaries" / s.name for s in SUMMARIES}
@@ -122,6 +126,8 @@ def _build(con: Any, dataset: Dataset, touched: Touched | None, prices: list[Pri
         if whole[summary.name]:
             _write_snapshot(con, summary, folder)
         elif summary.name in fresh and touched is not None:
+            # A part is read, then replaced under the same name: no footer from a cache.
+            con.execute("SET parquet_metadata_cache = false")
             keys = touched.runs if summary.touched == "runs" else touched.calls
             _update_snapshot(con, summary, folder, keys, fresh[summary.name])
         glob = _quote(str(folder / "part-*.parquet"))
@@ -214,6 +220,7 @@ def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.
     mem = duckdb.connect()
     try:
         mem.execute(QUIET)
+        mem.execute("SET parquet_metadata_cache = true")  # read here: the tables' files only
         _prepare(mem)
         for table, (where, replace) in wheres.items():
             mem.execute(
