@@ -21,12 +21,19 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analytics.dataset import Dataset, Touched, fsync_file, write_atomic
+from analytics.dataset import (
+    Dataset,
+    Touched,
+    fsync_file,
+    load_touched,
+    save_touched,
+    write_atomic,
+)
 from analytics.derive import QUIET
 from analytics.errors import CatalogMovedError
 from analytics.prices import Price, read_prices
 from analytics.schemas import TABLES
-from analytics.upgrade import check_readable
+from analytics.upgrade import OLD_SNAPSHOTS, check_readable
 
 __all__ = ["open_catalog", "read_prices", "refresh_catalog", "resolve_prices"]
 
@@ -81,8 +88,9 @@ def refresh_catalog(
 ) -> None:
     """(Re)create the catalog's views, snapshots and prices; hold the dataset lock.
 
-    ``touched`` names what changed since the snapshots were written (None: nothing, the
-    views are only pointed at where the dataset now is).
+    ``touched`` names what changed since the snapshots were written; by default what the
+    dataset's state says (what ingests made with ``refresh=False`` left to do), which is
+    cleared once the new catalog is in place.
 
     The catalog is built whole in a new file and renamed over the old one: a reader sees
     the old catalog or the new one, never half of one, keeps its open old one, and does not
@@ -90,6 +98,8 @@ def refresh_catalog(
     failed build leaves the old catalog as it was.
     """
     prices_rows = read_prices(resolve_prices(dataset, prices))
+    if touched is None:
+        touched = load_touched(dataset)
     tmp = dataset.root / f".{dataset.catalog_path.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         con = duckdb.connect(str(tmp))
@@ -99,6 +109,11 @@ def refresh_catalog(
             con.close()
         fsync_file(tmp)
         os.replace(tmp, dataset.catalog_path)
+        # Format 3's snapshot files: no catalog reads them any more.
+        for name in OLD_SNAPSHOTS:
+            (dataset.root / "summaries" / name).unlink(missing_ok=True)
+        if not touched.empty:
+            save_touched(dataset, Touched())
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
@@ -190,7 +205,8 @@ def _parquet(files: list[Path]) -> str:
 
 
 def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.Table]:
-    """The touched keys' rows of each summary, computed over the rows of their jobs only.
+    """The rows of each summary for the touched runs, calls and jobs, every run and call
+    of those jobs included, computed over those jobs' rows only.
 
     The *_live views filtered by key would still aggregate every run and job before the
     filter (it does not reach below their CTEs): one run into two million events took
@@ -198,7 +214,7 @@ def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.
     initializeRuntime and its run setting; a tool call's on its job's calls and results.
     So the views are built again in a connection of their own, over those jobs' rows.
     """
-    jobs = {key.split("\x1f", 1)[0] for key in touched.calls}
+    jobs = {key.split("\x1f", 1)[0] for key in touched.calls} | set(touched.jobs)
     runs = _in_list(touched.runs)
     if touched.runs:
         found = con.execute(
@@ -232,11 +248,12 @@ def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.
                 mem.execute(statement)
         rows = {}
         for summary in SUMMARIES:
-            keys = touched.runs if summary.touched == "runs" else touched.calls
-            if keys:
-                rows[summary.name] = mem.sql(
-                    f"SELECT * FROM ({summary.sql}) WHERE {summary.key} IN ({_in_list(keys)})"
-                ).to_arrow_table()
+            keys = _in_list(touched.runs if summary.touched == "runs" else touched.calls)
+            # run_settings is read whole: runs of other jobs appear, and are left out.
+            rows[summary.name] = mem.sql(
+                f"SELECT * FROM ({summary.sql}) "
+                f"WHERE {summary.key} IN ({keys}) OR job_id IN ({job_list})"
+            ).to_arrow_table()
         return rows
     finally:
         mem.close()
@@ -260,30 +277,36 @@ def _view_name(statement: str) -> str | None:
 def _update_snapshot(
     con: Any, summary: Summary, folder: Path, keys: list[str], fresh: pa.Table
 ) -> None:
-    """Replace the rows of the touched ``keys`` by their ``fresh`` ones, rewriting only the
-    parts that hold them (each keeping its other rows)."""
+    """Replace the rows of the touched ``keys`` and of the keys in ``fresh`` by the
+    ``fresh`` rows, rewriting only the parts that hold them (each keeping its other rows)."""
     con.register("fresh_rows", fresh)
+    con.register("touched_keys", pa.table({"k": pa.array(keys, pa.string())}))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE fresh_ AS SELECT *, {_part_of(summary)} AS part_ "
         "FROM fresh_rows"
     )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE replaced_ AS SELECT k FROM touched_keys "
+        f"UNION SELECT {summary.key} FROM fresh_"
+    )
     con.unregister("fresh_rows")
+    con.unregister("touched_keys")
     # Rows are only ever added to the events, so every key stored before has fresh rows,
     # in the part it was stored in.
     parts = [row[0] for row in con.execute("SELECT DISTINCT part_ FROM fresh_").fetchall()]
-    in_list = _in_list(keys)
     for part in sorted(parts):
         old = _quote(str(folder / f"part-{part}.parquet"))
         _copy(
             con,
-            f"SELECT * FROM read_parquet({old}) "
-            f"WHERE {summary.key} IS NULL OR {summary.key} NOT IN ({in_list}) "
+            f"SELECT * FROM read_parquet({old}) WHERE {summary.key} IS NULL "
+            f"OR {summary.key} NOT IN (SELECT k FROM replaced_ WHERE k IS NOT NULL) "
             f"UNION ALL BY NAME "
             f"SELECT * EXCLUDE (part_) FROM fresh_ WHERE part_ = '{part}'",
             folder,
             part,
         )
     con.execute("DROP TABLE fresh_")
+    con.execute("DROP TABLE replaced_")
 
 
 def _in_list(texts: list[str]) -> str:
@@ -305,22 +328,41 @@ def _copy(con: Any, sql: str, folder: Path, part: str) -> None:
 
 def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
     """A read-only connection to the catalog (several readers may share the file)."""
+    dataset.check_path()
     check_readable(dataset)
     if not dataset.catalog_path.exists():
         with dataset.locked():
             refresh_catalog(dataset)
-    con = duckdb.connect(str(dataset.catalog_path), read_only=True)
+    con = _attached(dataset)
     if not _points_at(con, dataset):
         # The views name the dataset's files by absolute path: a dataset moved or copied
         # elsewhere has a catalog reading its old place. Point them here (no data changes).
         con.close()
         _repoint(dataset)
-        con = duckdb.connect(str(dataset.catalog_path), read_only=True)
-    con.execute(QUIET)
+        con = _attached(dataset)
     _prepare(con)
     if prices is not None:
         _load_prices(con, prices, temporary=True)
     _confine(con, dataset)
+    return con
+
+
+def _attached(dataset: Dataset) -> Any:
+    """A DuckDB of its own with the catalog attached read-only as the default database.
+
+    Not ``duckdb.connect(catalog)``: connections to one file in one process share one
+    database, so the second reader's settings failed on the first one's locked
+    configuration (two audits in threads of one flow), and a reader opened after an
+    ingest renamed a new catalog into place got the old one still held open.
+    """
+    con = duckdb.connect()
+    try:
+        con.execute(QUIET)
+        con.execute(f"ATTACH {_quote(str(dataset.catalog_path))} AS catalog (READ_ONLY)")
+        con.execute("USE catalog")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from analytics.catalog import open_catalog
 from analytics.dataset import DATA_ENV, Dataset, default_root
-from analytics.errors import AnalyticsError, DatasetPathError, NoDatasetError
+from analytics.errors import AnalyticsError, NoDatasetError
 from analytics.ingest import ingest
 from analytics.output import FORMATS, render
 from analytics.queries import named_queries, resolve, run
@@ -185,8 +185,7 @@ def _query(
     dataset: Dataset, query: str, fmt: str, prices: Path | None, timeout_s: float | None
 ) -> int:
     resolve(query)  # an unknown query name is reported before anything else
-    if dataset.root.exists() and not dataset.root.is_dir():
-        raise DatasetPathError(str(dataset.root))
+    dataset.check_path()
     if not dataset.exists():
         # A mistyped --data would otherwise answer every question with "0 rows", and
         # building a catalog would write into a folder that is not a dataset.

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from analytics.derive import QUIET
-from analytics.errors import DatasetLockedError
+from analytics.errors import DatasetLockedError, DatasetPathError
 from analytics.schemas import TABLES, TableSpec
 
 logger = logging.getLogger(__name__)
@@ -96,11 +96,29 @@ def default_root() -> Path:
     return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR)
 
 
+_GLOB_CHARS = frozenset("*?[]{}")
+
+
 class Dataset:
     """A dataset folder; create it with ``Dataset(root)``, nothing is written until asked."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+
+    def check_path(self) -> None:
+        """DatasetPathError when the path is a file, or one DuckDB would misread: a folder
+        named ``key=value`` becomes a column of every table (hive partitioning), and glob
+        characters make the tables' file patterns match nothing."""
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetPathError(str(self.root))
+        for part in self.root.parts:
+            if "=" in part:
+                why = f"a folder named with '=' ({part!r}) would be read as a partition column"
+                raise DatasetPathError(str(self.root), why)
+            found = sorted(set(part) & _GLOB_CHARS)
+            if found:
+                why = f"{' '.join(found)} in a folder name ({part!r}) would be read as a pattern"
+                raise DatasetPathError(str(self.root), why)
 
     def exists(self) -> bool:
         """True once something was ingested here (or its catalog was copied here)."""
@@ -288,30 +306,34 @@ def discard(staged: list[Staged]) -> None:
         item.tmp.unlink(missing_ok=True)
 
 
-# Past this many touched runs or tool calls, recomputing the snapshots whole is cheaper
-# than a filter listing them all.
+# Past this many touched runs, tool calls or jobs, recomputing the snapshots whole is
+# cheaper than a filter listing them all.
 _TOUCHED_LIMIT = 2000
 
 
 @dataclass
 class Touched:
-    """What ingests changed since the snapshots were last written (kept in _state)."""
+    """What ingests changed since the snapshots were last written (kept in _state): the
+    runs and tool calls with new rows, and their jobs (a run's row also depends on its
+    job's runtime start, which may arrive with another run's events)."""
 
     full: bool = False
     runs: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
 
-    def add(self, runs: list[str], calls: list[str]) -> None:
+    def add(self, runs: list[str], calls: list[str], jobs: list[str]) -> None:
         if self.full:
             return
         self.runs = sorted(set(self.runs) | {r for r in runs if r is not None})
         self.calls = sorted(set(self.calls) | {c for c in calls if c is not None})
-        if len(self.runs) > _TOUCHED_LIMIT or len(self.calls) > _TOUCHED_LIMIT:
-            self.full, self.runs, self.calls = True, [], []
+        self.jobs = sorted(set(self.jobs) | {j for j in jobs if j is not None})
+        if max(len(self.runs), len(self.calls), len(self.jobs)) > _TOUCHED_LIMIT:
+            self.full, self.runs, self.calls, self.jobs = True, [], [], []
 
     @property
     def empty(self) -> bool:
-        return not (self.full or self.runs or self.calls)
+        return not (self.full or self.runs or self.calls or self.jobs)
 
 
 def load_touched(dataset: Dataset) -> Touched:
@@ -319,7 +341,12 @@ def load_touched(dataset: Dataset) -> Touched:
     if not path.exists():
         return Touched()
     loaded = json.loads(path.read_text())
-    return Touched(bool(loaded.get("full")), list(loaded["runs"]), list(loaded["calls"]))
+    return Touched(
+        bool(loaded.get("full")),
+        list(loaded["runs"]),
+        list(loaded["calls"]),
+        list(loaded.get("jobs", [])),  # absent in what format 3 saved
+    )
 
 
 def save_touched(dataset: Dataset, touched: Touched) -> None:
@@ -328,7 +355,7 @@ def save_touched(dataset: Dataset, touched: Touched) -> None:
         path.unlink(missing_ok=True)
         return
     data = {"full": touched.full, "runs": touched.runs, "calls": touched.calls}
-    write_atomic(path, json.dumps(data).encode())
+    write_atomic(path, json.dumps(data | {"jobs": touched.jobs}).encode())
 
 
 def new_batch_id() -> str:

@@ -42,14 +42,14 @@ class CatalogMovedError(AnalyticsError):
 
 
 class DatasetPathError(AnalyticsError):
-    """The dataset path exists but is not a folder."""
+    """The dataset path cannot hold a dataset: it is a file, or DuckDB would misread it."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(
-            f"{path}: the dataset must be a folder, but this is a file; pass another --data "
-            "(or PERSTACK_AUDIT_DATA)"
-        )
+    def __init__(
+        self, path: str, why: str = "the dataset must be a folder, but this is a file"
+    ) -> None:
+        super().__init__(f"{path}: {why}; pass another --data (or PERSTACK_AUDIT_DATA)")
         self.path = path
+        self.why = why
 
 
 class NoDatasetError(AnalyticsError):

@@ -36,7 +36,6 @@ from analytics.dataset import (
 )
 from analytics.derive import DERIVED, derive, doc_table
 from analytics.duplicates import split_conflicts
-from analytics.errors import DatasetPathError
 from analytics.schemas import CALL_KEY, QUARANTINE, TABLES, TS_RANGE, ms_out_of_range
 from analytics.sources import DEFAULT_CHUNK_BYTES, Batch, Quarantined, discover, read_batches
 from analytics.upgrade import upgrade
@@ -76,8 +75,7 @@ def ingest(
     """Ingest files and folders into the dataset at ``root``; unchanged files are skipped."""
     started = time.perf_counter()
     dataset = Dataset(root)
-    if dataset.root.exists() and not dataset.root.is_dir():
-        raise DatasetPathError(str(dataset.root))
+    dataset.check_path()
     report = IngestReport()
     found = discover(paths)
     sources = found.sources
@@ -110,8 +108,7 @@ def ingest(
             quarantine = Batch(quarantined=lines)
             _write_batch(dataset, quarantine, user, report, touched)
         if refresh:
-            refresh_catalog(dataset, touched=None if touched.empty else touched)
-            save_touched(dataset, Touched())
+            refresh_catalog(dataset, touched=touched)  # and clears what was touched
     report.seconds = time.perf_counter() - started
     logger.info(
         "ingested %d files (%d unchanged skipped) in %.2fs: %s",
@@ -214,11 +211,15 @@ def _write_batch(
     report.add("events", new_events.num_rows)
 
 
-def _touched_by(events: pa.Table, derived: dict[str, pa.Table]) -> tuple[list[str], list[str]]:
-    """The run ids and tool-call keys whose snapshot rows new rows change."""
+def _touched_by(
+    events: pa.Table, derived: dict[str, pa.Table]
+) -> tuple[list[str], list[str], list[str]]:
+    """The run ids, tool-call keys and job ids whose snapshot rows new rows change."""
     run_ids = [events.column("run_id"), derived["run_settings"].column("run_id")]
     ids = [key_array(derived[t], CALL_KEY) for t in ("tool_calls", "tool_results")]
-    return _unique(run_ids), _unique(ids)
+    jobs = [events.column("job_id"), derived["run_settings"].column("job_id")]
+    jobs += [derived[t].column("job_id") for t in ("tool_calls", "tool_results")]
+    return _unique(run_ids), _unique(ids), _unique(jobs)
 
 
 def _unique(columns: list[pa.Array | pa.ChunkedArray]) -> list[str]:

@@ -39,6 +39,8 @@ _PROBE_BYTES = 64 << 10
 # Begins the reason of a stream's last line that is not valid JSON and ends without a
 # newline; views.sql matches it.
 UNTERMINATED = "last line without a newline, perhaps still being written"
+# What a line cut short is rejected as (cut inside a character, it is not UTF-8).
+_CUT_SHORT = ("invalid JSON", "line is not valid UTF-8")
 
 
 @dataclass(frozen=True)
@@ -334,12 +336,12 @@ def _read_jsonl(source: SourceFile, chunk_bytes: int) -> Iterator[tuple[Batch, b
 
 
 def _mark_unterminated(batch: Batch, line: int) -> None:
-    """Say so when the stream's last line, without a newline, is not valid JSON: it may be
-    an event still being written. The quarantine view drops the row once a later ingest
-    reads the line whole (views.sql)."""
+    """Say so when the stream's last line, without a newline, is not valid JSON (or not
+    UTF-8): it may be an event still being written. The quarantine view drops the row
+    once a later ingest reads the line whole (views.sql)."""
     batch.quarantined = [
         replace(row, reason=f"{UNTERMINATED}: {row.reason}")
-        if row.line_number == line and row.reason.startswith("invalid JSON")
+        if row.line_number == line and row.reason.startswith(_CUT_SHORT)
         else row
         for row in batch.quarantined
     ]

@@ -28,8 +28,8 @@ from analytics.schemas import TABLES
 logger = logging.getLogger(__name__)
 
 FORMAT = 4
-# The snapshot files of formats 1 to 3.
-_SINGLE_SNAPSHOTS = ("runs", "generations", "tool_calls")
+# The snapshot files of formats 1 to 3, under summaries/.
+OLD_SNAPSHOTS = ("runs.parquet", "generations.parquet", "tool_calls.parquet")
 _CALL_EVENTS = ("callTools", "callDelegate", "callInteractiveTool")
 _EVENT_COLUMNS = "event_id, type, ts, job_id, run_id, expert_key, step_number, user_name, raw"
 
@@ -81,10 +81,9 @@ def upgrade(dataset: Dataset) -> list[str]:
             "BIGINT)"
         )
     if found < 4:
-        # The new parts are written by the recompute that follows any note; until then
-        # the old catalog (and these files) serve the queries, so they go only now.
-        for name in _SINGLE_SNAPSHOTS:
-            (dataset.root / "summaries" / f"{name}.parquet").unlink(missing_ok=True)
+        # The parts are written by the recompute that follows any note; the old files
+        # serve the old catalog's readers until the new catalog is in place (catalog.py
+        # removes them then, see OLD_SNAPSHOTS).
         notes.append(
             f"{dataset.root}: upgraded the dataset from format {max(found, 3)} to 4: the "
             "runs, generations and tool_calls snapshots are split into parts by run or job, "

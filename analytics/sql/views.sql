@@ -2,6 +2,9 @@
 -- that table's files. Rebuilt at every ingest; nothing here holds data except the prices
 -- table. The *_live views compute from the events at query time; the views without the
 -- suffix (runs, generations, tool_calls) read their snapshot, written at every ingest.
+-- Where the events of one run or job disagree (a run ingested under two user labels), a
+-- view picks the smallest value or the first event's: any_value could pick another at
+-- every query, and a snapshot would then never match its live view.
 
 CREATE OR REPLACE VIEW events AS SELECT * FROM @events@;
 CREATE OR REPLACE VIEW messages AS SELECT * FROM @messages@;
@@ -11,15 +14,19 @@ CREATE OR REPLACE VIEW checkpoint_versions AS SELECT * FROM @checkpoints@;
 -- Lines that could not be read. A stream's last line that is not valid JSON and has no
 -- newline may be an event still being written (its reason begins as sources.UNTERMINATED
 -- says); once the grown file is read again and that line ingested whole (the quarantined
--- text a strict prefix of the event's), its row is no longer shown. Only those rows are
--- joined to the events, which read just the row groups that can hold their lines.
+-- text a strict prefix of the event's, but for the U+FFFD standing for the bytes of a
+-- character cut in two), its row is no longer shown. Only those rows are joined to the
+-- events, which read just the row groups that can hold their lines.
+-- TODO(#7): if that event was stored before from another file (the run's event file),
+-- nothing is stored at the line and the row stays.
 CREATE OR REPLACE VIEW quarantine AS
 WITH completed AS (
     SELECT q.source_file, q.line_number, q.raw_hash
     FROM @quarantine@ AS q
     JOIN events AS e ON e.source_file = q.source_file AND e.source_line = q.line_number
     WHERE starts_with(q.reason, 'last line without a newline')
-      AND length(e.raw) > length(q.raw) AND starts_with(e.raw, q.raw)
+      AND length(e.raw) > length(rtrim(q.raw, chr(65533)))
+      AND starts_with(e.raw, rtrim(q.raw, chr(65533)))
 )
 SELECT q.* FROM @quarantine@ AS q
 ANTI JOIN completed AS c
@@ -96,8 +103,8 @@ CREATE OR REPLACE VIEW generations_live AS
 WITH steps AS (
 SELECT
     job_id, run_id, step_number,
-    any_value(expert_key) AS expert_key,
-    any_value(user_name) AS user_name,
+    min(expert_key) AS expert_key,
+    min(user_name) AS user_name,
     min(day) AS day,
     min(ts) FILTER (WHERE type = 'startGeneration') AS started_at,
     min(ts) FILTER (WHERE type IN ('callTools', 'callDelegate', 'callInteractiveTool',
@@ -142,9 +149,9 @@ WITH run_ids AS (
 per_run AS (
     SELECT
         run_id,
-        any_value(job_id) AS job_id,
-        any_value(expert_key) FILTER (WHERE expert_key IS NOT NULL) AS expert_key,
-        any_value(user_name) AS user_name,
+        min(job_id) AS job_id,
+        min(expert_key) AS expert_key,
+        min(user_name) AS user_name,
         min(ts) AS first_event_at,
         max(ts) AS last_event_at,
         min(ts) FILTER (WHERE type = 'initializeRuntime') AS runtime_started_at,
@@ -181,7 +188,7 @@ run_usage AS (
     GROUP BY run_id
 ),
 job_runtime AS (
-    SELECT job_id, any_value(model) AS model, any_value(max_steps) AS max_steps
+    SELECT job_id, arg_min(model, ts) AS model, arg_min(max_steps, ts) AS max_steps
     FROM @events@
     WHERE type = 'initializeRuntime'
     GROUP BY job_id
@@ -235,9 +242,9 @@ WITH latest AS (
 from_events AS (
     SELECT
         job_id,
-        any_value(user_name) AS user_name,
-        any_value(expert_name) FILTER (WHERE type = 'initializeRuntime') AS expert_name,
-        any_value(model) FILTER (WHERE type = 'initializeRuntime') AS model,
+        min(user_name) AS user_name,
+        arg_min(expert_name, ts) FILTER (WHERE type = 'initializeRuntime') AS expert_name,
+        arg_min(model, ts) FILTER (WHERE type = 'initializeRuntime') AS model,
         min(ts) AS first_event_at,
         max(ts) AS last_event_at,
         arg_max(type, ts) FILTER (WHERE type IN (

@@ -103,3 +103,66 @@ def test_a_copied_or_moved_dataset_reads_its_own_files(tmp_path: Path, data_dir:
     moved = tmp_path / "moved"
     data_dir.rename(moved)
     assert run_ids(moved) == ["r1", "r2"]
+
+
+def test_readers_in_threads_of_one_process_each_open_the_catalog(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analytics import Dataset, open_catalog, run
+
+    ingest([write_jsonl(tmp_path / "a.jsonl", run_events("r1"))], data_dir)
+    held = open_catalog(Dataset(data_dir))
+    try:
+        # DuckDB shares one database per file in a process: a second reader failed on the
+        # first one's locked configuration, and one opened after an ingest saw the old file.
+        ingest([write_jsonl(tmp_path / "b.jsonl", run_events("r2"))], data_dir)
+
+        def count_runs(_: int) -> int:
+            con = open_catalog(Dataset(data_dir))
+            try:
+                return int(run(con, "SELECT count(*) FROM runs").rows[0][0])
+            finally:
+                con.close()
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            assert list(pool.map(count_runs, range(12))) == [2] * 12
+        assert run(held, "SELECT count(*) FROM runs").rows[0][0] == 2  # parts are replaced
+    finally:
+        held.close()
+
+
+@pytest.mark.parametrize(
+    ("folder", "named"),
+    [("user=ann", "'='"), ("audit[prod]", "[ ]"), ("all*", "*")],
+)
+def test_a_dataset_path_duckdb_would_misread_is_refused_naming_why(
+    tmp_path: Path, folder: str, named: str
+) -> None:
+    from analytics import Dataset, open_catalog
+    from analytics.errors import DatasetPathError
+
+    root = tmp_path / folder / "audit"
+    with pytest.raises(DatasetPathError) as raised:
+        ingest([write_jsonl(tmp_path / "a.jsonl", run_events("r1"))], root)
+    message = str(raised.value)
+    assert f"({folder!r})" in message and named in message
+    assert message.endswith("pass another --data (or PERSTACK_AUDIT_DATA)")
+    assert not root.exists()
+    with pytest.raises(DatasetPathError):
+        open_catalog(Dataset(root))
+
+
+def test_a_catalog_refresh_applies_what_ingests_without_one_left_to_do(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    from analytics import Dataset, refresh_catalog
+
+    ingest([write_jsonl(tmp_path / "a.jsonl", run_events("r1"))], data_dir)
+    ingest([write_jsonl(tmp_path / "b.jsonl", run_events("r2"))], data_dir, refresh=False)
+    dataset = Dataset(data_dir)
+    with dataset.locked():
+        refresh_catalog(dataset)
+    assert query("SELECT run_id FROM runs ORDER BY run_id") == [{"run_id": "r1"}, {"run_id": "r2"}]
+    assert not (data_dir / "_state" / "touched.json").exists()

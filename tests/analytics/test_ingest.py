@@ -341,6 +341,52 @@ def test_snapshots_updated_run_by_run_equal_the_live_views(
         )
 
 
+def test_a_run_ingested_before_its_jobs_runtime_start_gets_the_jobs_model_after(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    delegate = RunBuilder(job="j1", run="del").start()
+    delegate.complete(1)
+    no_runtime = [e for e in delegate.events if e["type"] != "initializeRuntime"]
+    ingest([write_jsonl(tmp_path / "1.jsonl", no_runtime)], data_dir)
+    # The lead run's events carry the job's runtime start; only the lead has new rows.
+    lead = RunBuilder(job="j1", run="lead").start(model="model-a", max_steps=7)
+    lead.complete(1)
+    ingest([write_jsonl(tmp_path / "2.jsonl", lead.events)], data_dir)
+    rows = query("SELECT run_id, model, max_steps FROM runs ORDER BY run_id")
+    assert rows == query("SELECT run_id, model, max_steps FROM runs_live ORDER BY run_id")
+    assert rows[0] == {"run_id": "del", "model": "model-a", "max_steps": 7}
+
+
+def test_a_run_ingested_under_two_users_shows_one_of_them_every_time(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    events = one_run("r1").events
+    ingest([write_jsonl(tmp_path / "a.jsonl", events[:3])], data_dir, user="bob")
+    ingest([write_jsonl(tmp_path / "a.jsonl", events)], data_dir, user="ann")
+    seen = {query("SELECT user_name FROM runs_live")[0]["user_name"] for _ in range(20)}
+    assert seen == {"ann"}
+    assert query("SELECT user_name FROM runs") == [{"user_name": "ann"}]
+
+
+def test_a_last_line_cut_inside_a_character_leaves_quarantine_once_ingested_whole(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    run = one_run().events
+    run[2]["text"] = "日本語"
+    whole = json.dumps(run[2], ensure_ascii=False).encode()
+    cut = whole[: whole.index("本".encode()) + 1]  # one byte of a three-byte character
+    path = tmp_path / "r1.jsonl"
+    path.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in run[:2]) + cut)
+    ingest([path], data_dir)
+    (row,) = query("SELECT reason FROM quarantine")
+    assert row["reason"].startswith("last line without a newline, perhaps still being written")
+    assert "not valid UTF-8" in row["reason"]
+    path.write_bytes(b"".join(json.dumps(e).encode() + b"\n" for e in run[:2]) + whole + b"\n")
+    ingest([path], data_dir)
+    assert query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
+    assert query("SELECT count(*) AS n FROM events") == [{"n": 3}]
+
+
 def test_event_file_with_a_field_of_unexpected_type_lands_once(
     tmp_path: Path, data_dir: Path, query: Query
 ) -> None:
