@@ -206,32 +206,32 @@ def _parquet(files: list[Path]) -> str:
 
 def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.Table]:
     """The rows of each summary for the touched runs, calls and jobs, every run and call
-    of those jobs included, computed over those jobs' rows only.
+    of those jobs included, computed over the rows they depend on only.
 
     The *_live views filtered by key would still aggregate every run and job before the
     filter (it does not reach below their CTEs): one run into two million events took
-    0.4 s for runs alone. A run's rows depend on its own events, its job's
+    0.4 s for runs alone. A run's rows depend on all of its events, its job's
     initializeRuntime and its run setting; a tool call's on its job's calls and results.
-    So the views are built again in a connection of their own, over those jobs' rows.
+    So the views are built again in a connection of their own, over those rows.
     """
-    jobs = {key.split("\x1f", 1)[0] for key in touched.calls} | set(touched.jobs)
-    runs = _in_list(touched.runs)
-    if touched.runs:
-        found = con.execute(
-            f"SELECT DISTINCT job_id FROM events WHERE run_id IN ({runs}) "
-            f"UNION SELECT job_id FROM run_settings WHERE run_id IN ({runs})"
-        ).fetchall()
-        jobs |= {row[0] for row in found if row[0] is not None}
-    job_list = _in_list(sorted(jobs))
-    null_jobs = "TRUE" if "" in jobs else "FALSE"
+    runs, jobs = _affected(con, touched)
+    run_list, job_list = _in_list(runs), _in_list(jobs)
+    calls = _in_list(touched.calls)
+    null_jobs = "TRUE" if any(k.startswith("\x1f") for k in touched.calls) else "FALSE"
     # raw is not read (no summary uses it; the quarantine view only names it).
     wheres = {
         "events": (
-            f"job_id IN ({job_list}) OR (job_id IS NULL AND run_id IN ({runs}))",
+            f"run_id IN ({run_list}) OR job_id IN ({job_list})",
             "REPLACE (NULL::VARCHAR AS raw)",
         ),
         "tool_calls": (f"job_id IN ({job_list}) OR (job_id IS NULL AND {null_jobs})", ""),
         "tool_results": (f"job_id IN ({job_list}) OR (job_id IS NULL AND {null_jobs})", ""),
+    }
+    # Each summary's rows of whole keys: all rows of a key are replaced by these.
+    selected = {
+        "runs": f"run_id IN ({run_list})",
+        "generations": f"run_id IN ({run_list})",
+        "tool_calls": f"{_CALL_KEY} IN ({calls}) OR job_id IN ({job_list})",
     }
     mem = duckdb.connect()
     try:
@@ -246,17 +246,42 @@ def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.
         for statement in _view_statements(dataset, {t: f"touched_{t}" for t in wheres}):
             if _view_name(statement) in _SUMMARY_VIEWS:
                 mem.execute(statement)
-        rows = {}
-        for summary in SUMMARIES:
-            keys = _in_list(touched.runs if summary.touched == "runs" else touched.calls)
-            # run_settings is read whole: runs of other jobs appear, and are left out.
-            rows[summary.name] = mem.sql(
-                f"SELECT * FROM ({summary.sql}) "
-                f"WHERE {summary.key} IN ({keys}) OR job_id IN ({job_list})"
+        return {
+            summary.name: mem.sql(
+                f"SELECT * FROM ({summary.sql}) WHERE {selected[summary.name]}"
             ).to_arrow_table()
-        return rows
+            for summary in SUMMARIES
+        }
     finally:
         mem.close()
+
+
+def _affected(con: Any, touched: Touched) -> tuple[list[str], list[str]]:
+    """The runs whose rows may change (the touched ones and every run of a touched job)
+    and the jobs whose rows they read (the touched ones and every job of those runs)."""
+    jobs = {key.split("\x1f", 1)[0] for key in touched.calls} | set(touched.jobs)
+    jobs |= _column(
+        con,
+        "SELECT job_id FROM events WHERE run_id IN ({runs}) "
+        "UNION SELECT job_id FROM run_settings WHERE run_id IN ({runs})",
+        runs=touched.runs,
+    )
+    runs = set(touched.runs) | _column(
+        con,
+        "SELECT run_id FROM events WHERE job_id IN ({jobs}) "
+        "UNION SELECT run_id FROM run_settings WHERE job_id IN ({jobs})",
+        jobs=sorted(jobs),
+    )
+    jobs |= _column(con, "SELECT job_id FROM events WHERE run_id IN ({runs})", runs=sorted(runs))
+    return sorted(runs), sorted(jobs)
+
+
+def _column(con: Any, sql: str, **lists: list[str]) -> set[str]:
+    """The distinct non-null values of a one-column query with its IN lists filled in."""
+    if not any(lists.values()):
+        return set()
+    filled = sql.format(**{name: _in_list(texts) for name, texts in lists.items()})
+    return {row[0] for row in con.execute(filled).fetchall() if row[0] is not None}
 
 
 # The views the summaries' SQL reads, directly or through each other (views.sql).
