@@ -217,15 +217,20 @@ def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.
     runs, jobs = _affected(con, touched)
     run_list, job_list = _in_list(runs), _in_list(jobs)
     calls = _in_list(touched.calls)
-    null_jobs = "TRUE" if any(k.startswith("\x1f") for k in touched.calls) else "FALSE"
-    # raw is not read (no summary uses it; the quarantine view only names it).
-    wheres = {
+    # raw is not read (no summary uses it; the quarantine view only names it). Each filter
+    # is on one column, so that the scan applies it: an OR of two columns is applied only
+    # after every column of every row was read (1.06 s against 0.15 over 10M events).
+    events = f"SELECT * REPLACE (NULL::VARCHAR AS raw) FROM {_source(dataset, 'events')}"
+    calls_of_jobs = f"job_id IN ({job_list})"
+    if any(key.startswith("\x1f") for key in touched.calls):  # a call without a job
+        calls_of_jobs += " OR job_id IS NULL"
+    selects = {
         "events": (
-            f"run_id IN ({run_list}) OR job_id IN ({job_list})",
-            "REPLACE (NULL::VARCHAR AS raw)",
+            f"{events} WHERE run_id IN ({run_list}) UNION ALL {events} "
+            f"WHERE job_id IN ({job_list}) AND (run_id IS NULL OR run_id NOT IN ({run_list}))"
         ),
-        "tool_calls": (f"job_id IN ({job_list}) OR (job_id IS NULL AND {null_jobs})", ""),
-        "tool_results": (f"job_id IN ({job_list}) OR (job_id IS NULL AND {null_jobs})", ""),
+        "tool_calls": f"SELECT * FROM {_source(dataset, 'tool_calls')} WHERE {calls_of_jobs}",
+        "tool_results": f"SELECT * FROM {_source(dataset, 'tool_results')} WHERE {calls_of_jobs}",
     }
     # Each summary's rows of whole keys: all rows of a key are replaced by these.
     selected = {
@@ -238,12 +243,9 @@ def _touched_rows(con: Any, dataset: Dataset, touched: Touched) -> dict[str, pa.
         mem.execute(QUIET)
         mem.execute("SET parquet_metadata_cache = true")  # read here: the tables' files only
         _prepare(mem)
-        for table, (where, replace) in wheres.items():
-            mem.execute(
-                f"CREATE TABLE touched_{table} AS SELECT * {replace} "
-                f"FROM {_source(dataset, table)} WHERE {where}"
-            )
-        for statement in _view_statements(dataset, {t: f"touched_{t}" for t in wheres}):
+        for table, select in selects.items():
+            mem.execute(f"CREATE TABLE touched_{table} AS {select}")
+        for statement in _view_statements(dataset, {t: f"touched_{t}" for t in selects}):
             if _view_name(statement) in _SUMMARY_VIEWS:
                 mem.execute(statement)
         return {
