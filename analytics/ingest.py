@@ -160,10 +160,10 @@ def _read_ahead(batches: Generator[Batch, None, None]) -> Generator[Batch, None,
 # e.g. DuckDB's reader (yyjson parses 1.5 GB/s per core, Arrow's reader about 0.2) if it
 # can reproduce which lines Arrow's strict types keep, keep with common columns or
 # quarantine; raw as string_view over the read buffer (no copy at the split).
-# TODO(#7): one ingest of a single run into ten million events takes about 2.2 s: the key
-# look-ups read the key columns of every file (0.15 s a table), the touched runs' rows
-# are recomputed from their jobs' events (0.65 s) and the catalog's views are created
-# again (0.45 s).
+# TODO(#7): one ingest of a single run into ten million events takes about 2.2 to 2.5 s:
+# the key look-ups read the key columns of every file (0.15 s a table), the rows of the
+# runs of the touched jobs are found and recomputed (1 s, half of it reading their events
+# out of all the files) and the catalog's views are created again (0.45 s).
 def _write_batch(
     dataset: Dataset, batch: Batch, user: str | None, report: IngestReport, touched: Touched
 ) -> None:
