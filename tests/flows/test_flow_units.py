@@ -413,13 +413,13 @@ def test_what_the_ingest_of_each_user_says_is_in_the_report(tmp_path):
         folders.append(folder)
     audit = tmp_path / "audit"
     ingest_by_user({"ann": [folders[0]]}, audit)
-    (audit / "_state" / "format.json").write_text(json.dumps({"format": 2}))
+    (audit / "_state" / "format.json").write_text(json.dumps({"format": 3}))
 
     report = ingest_by_user({"ann": [folders[0]], "bo": [folders[1]]}, audit)
 
     assert report.files_read == 1
     assert [note.split(": ", 1)[1][:40] for note in report.notes] == [
-        "upgraded the dataset from format 2 to 3:"
+        "upgraded the dataset from format 3 to 4:"
     ]
     assert sorted(s.split(": ")[0] for s in report.skipped) == [
         str(folders[0] / "notes.jsonl"),
