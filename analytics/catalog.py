@@ -416,6 +416,9 @@ def _confine(con: Any, dataset: Dataset) -> None:
     install extensions or reach the network. It cannot be switched back on, and no other
     setting can be changed either (ad hoc SQL is refused before it runs anything but a
     query, see ``queries.check_ad_hoc``; this is the second line)."""
+    # DuckDB adds its spill folder (.tmp under the working directory) to the allowed
+    # ones: ad hoc SQL could read what is there. Audit queries do not spill.
+    con.execute("SET temp_directory = ''")
     con.execute(f"SET allowed_directories = [{_quote(str(dataset.root) + '/')}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

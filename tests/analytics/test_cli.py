@@ -17,13 +17,16 @@ from .runs import RunBuilder, write_jsonl
 CLI_TIMEOUT_S = 120
 
 
-def audit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def audit(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "analytics", *args],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_S,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         check=False,
     )
 
@@ -140,6 +143,13 @@ def test_ad_hoc_sql_reads_the_dataset_and_nothing_else(tmp_path: Path) -> None:
     target = tmp_path / "written.csv"
     write = audit("--data", data, "query", f"COPY (SELECT 1) TO '{target}'")
     assert write.returncode == 2 and not target.exists()
+    # DuckDB allows its spill folder, .tmp under the working directory, unless told not to.
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / ".tmp" / "secret.csv").write_text("do not,read me\n")
+    spill = audit(
+        "--data", data, "query", "SELECT * FROM read_csv('.tmp/secret.csv')", cwd=tmp_path
+    )
+    assert spill.returncode == 2 and "read me" not in spill.stdout
 
 
 def test_ad_hoc_sql_that_would_write_or_change_anything_is_refused_naming_it(
