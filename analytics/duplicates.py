@@ -38,11 +38,13 @@ def split_conflicts(
     spec = TABLES["events"]
     conflicts: dict[int, str] = {}
     ids = events.column("event_id")
-    if pc.count_distinct(ids, mode="all").as_py() != events.num_rows:
-        conflicts |= _within(events)
     stored = dataset.existing_keys(spec, ids.combine_chunks().cast(pa.string()))
     if len(stored):
+        # Every copy of a stored id is held against the stored event, not against the
+        # batch's first copy: that one may be the copy that differs.
         conflicts |= _against_stored(dataset, events, stored)
+    if pc.count_distinct(ids, mode="all").as_py() != events.num_rows:
+        conflicts |= _within(events, stored)
     if not conflicts:
         return events, [], stored
     rows = sorted(conflicts)
@@ -58,10 +60,12 @@ def split_conflicts(
     return events.filter(keep), quarantined, stored
 
 
-def _within(events: pa.Table) -> dict[int, str]:
-    """Copies within the batch that differ from the first copy of their id."""
+def _within(events: pa.Table, stored: pa.Array) -> dict[int, str]:
+    """Copies within the batch that differ from the first copy of their id (ids not
+    stored yet; the others are held against the stored event)."""
     counts = pc.value_counts(events.column("event_id"))
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    repeated = repeated.filter(pc.invert(pc.is_in(repeated, value_set=stored)))
     mask = pc.is_in(events.column("event_id"), value_set=repeated)
     indices = pc.indices_nonzero(mask).to_pylist()
     rows = events.filter(mask).select(["event_id", "raw", "source_file", "source_line"])
