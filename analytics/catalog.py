@@ -368,8 +368,8 @@ def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
         _repoint(dataset)
         con = _attached(dataset)
     _prepare(con)
-    if prices is not None:
-        _load_prices(con, prices, temporary=True)
+    # As the files say now: the catalog's copy is as of the last ingest.
+    _load_prices(con, resolve_prices(dataset, prices), temporary=True)
     _confine(con, dataset)
     return con
 

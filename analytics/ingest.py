@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.catalog import refresh_catalog
+from analytics.catalog import read_prices, refresh_catalog, resolve_prices
 from analytics.dataset import (
     Dataset,
     Touched,
@@ -76,6 +76,10 @@ def ingest(
     started = time.perf_counter()
     dataset = Dataset(root)
     dataset.check_path()
+    if refresh:
+        # A prices file the catalog cannot load would fail the ingest after its rows were
+        # written, leaving the summaries behind them: refuse before writing anything.
+        read_prices(resolve_prices(dataset, None))
     report = IngestReport()
     found = discover(paths)
     sources = found.sources

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from analytics import ingest, named_queries
-from analytics.errors import UnknownQueryError
+from analytics.errors import PricesFileError, UnknownQueryError
 
 from .runs import RunBuilder, write_jsonl
 
@@ -145,7 +145,6 @@ def test_an_unknown_query_name_is_refused_with_the_known_names(query: Query) -> 
 
 def test_a_prices_file_without_the_columns_is_refused(audited: Path, tmp_path: Path) -> None:
     from analytics import Dataset, open_catalog
-    from analytics.errors import PricesFileError
 
     bad = tmp_path / "bad.csv"
     bad.write_text("model,price\nx,1\n")
@@ -153,17 +152,24 @@ def test_a_prices_file_without_the_columns_is_refused(audited: Path, tmp_path: P
         open_catalog(Dataset(audited), bad)
 
 
-def test_the_dataset_own_prices_file_is_used(audited: Path, query: Query) -> None:
-    from analytics import Dataset, refresh_catalog
-
+def test_the_dataset_own_prices_file_is_used_from_the_next_query_on(
+    audited: Path, query: Query, tmp_path: Path
+) -> None:
     (audited / "prices.csv").write_text(
         "model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok\n"
         "claude-sonnet-4-5,0,1000000,0\n"
     )
-    with Dataset(audited).locked():
-        refresh_catalog(Dataset(audited))
     rows = [r for r in query("tokens_and_cost") if r["expert_key"] == "writer"]
     assert rows[0]["cost_usd"] == pytest.approx(300.0)
+    # A prices file the catalog could not load is refused before the ingest writes a row.
+    (audited / "prices.csv").write_text(HEADER + "claude-x,-1,15,0.3\n")
+    stream = write_jsonl(
+        tmp_path / "more.jsonl", [{"type": "startRun", "id": "new", "timestamp": 1}]
+    )
+    with pytest.raises(PricesFileError, match="below 0"):
+        ingest([stream], audited)
+    (audited / "prices.csv").unlink()
+    assert query("SELECT count(*) AS n FROM events WHERE event_id = 'new'") == [{"n": 0}]
 
 
 HEADER = "model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok\n"
