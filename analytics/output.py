@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import math
 from typing import Any
 
 from analytics.queries import QueryResult
@@ -71,10 +72,25 @@ def _csv(result: QueryResult) -> str:
 
 def _json(result: QueryResult) -> str:
     lines = [
-        json.dumps(dict(zip(result.columns, row, strict=True)), default=_json_default)
+        json.dumps(
+            {c: _finite(v) for c, v in zip(result.columns, row, strict=True)},
+            default=_json_default,
+            allow_nan=False,
+        )
         for row in result.rows
     ]
     return "".join(line + "\n" for line in lines)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such a number becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -84,4 +100,6 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
     return str(value)

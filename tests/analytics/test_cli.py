@@ -58,6 +58,19 @@ def test_ingest_then_query_in_every_format(tmp_path: Path) -> None:
         "csv",
     )
     assert as_csv.stdout == f"user_name,n\nbob,{len(builder.events)}\n"
+    # Strict JSON: no NaN or Infinity (null instead), bytes as hex.
+    odd = audit(
+        "--data",
+        data,
+        "query",
+        "SELECT 'nan'::DOUBLE AS n, 'inf'::DOUBLE AS i, [1.5, 'nan'::DOUBLE] AS l, "
+        "'\\xAA'::BLOB AS b",
+        "--format",
+        "json",
+    )
+    assert odd.returncode == 0, odd.stderr
+    strict = json.loads(odd.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert strict == {"n": None, "i": None, "l": [1.5, None], "b": "aa"}
     table = audit("--data", data, "query", "tool_stats")
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split()[:3] == ["skill_name", "tool_name", "calls"]
