@@ -174,7 +174,8 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given
     if quarantined:
         data = f" --data {shlex.quote(str(dataset.root))}" if data_given else ""
         print(
-            f"perstack-audit: {quarantined} line(s) could not be read and were quarantined; "
+            f"perstack-audit: {quarantined} row(s) went to quarantine (lines or files that "
+            "could not be read, or events kept with a note); "
             f"see them with: perstack-audit{data} query 'SELECT * FROM quarantine'",
             file=sys.stderr,
         )

@@ -77,12 +77,12 @@ class UnknownQueryError(AnalyticsError):
 
 
 class QueryFailedError(AnalyticsError):
-    """DuckDB refused or failed a query."""
+    """DuckDB refused or failed a query, or it was not run (``refused``)."""
 
-    def __init__(self, query: str | None, reason: str) -> None:
+    def __init__(self, query: str | None, reason: str, *, refused: bool = False) -> None:
         """``query``: the named query's name, or None for SQL given on the command line."""
         what = f"query {query!r}" if query is not None else "the SQL"
-        super().__init__(f"{what} failed: {reason}")
+        super().__init__(f"{what} {'was refused' if refused else 'failed'}: {reason}")
         self.query = query
         self.reason = reason
 

@@ -125,11 +125,13 @@ def _price(path: Path, where: str, key: str, value: object, text_numbers: bool) 
     elif isinstance(value, str) and text_numbers:
         number = _csv_number(value)
     if number is None or not math.isfinite(number):
-        reason = f"{where}: {key} is {value!r}, not a number; give USD per million tokens, e.g. 3.0"
+        # As the file wrote it: JSON's null and true, not Python's None and True.
+        shown = repr(value) if isinstance(value, str) or text_numbers else json.dumps(value)
+        reason = f"{where}: {key} is {shown}, not a number; give USD per million tokens, e.g. 3.0"
         raise PricesFileError(str(path), reason)
     if number < 0:
-        shown = value.strip() if isinstance(value, str) else value
-        reason = f"{where}: {key} is {shown}, below 0; prices are USD per million tokens, ≥ 0"
+        below = value.strip() if isinstance(value, str) else value
+        reason = f"{where}: {key} is {below}, below 0; prices are USD per million tokens, ≥ 0"
         raise PricesFileError(str(path), reason)
     return number
 

@@ -108,12 +108,14 @@ def check_ad_hoc(con: Any, sql: str) -> None:
             None,
             "it holds no SQL statement (only blanks or comments); give a query name "
             "(perstack-audit list) or one SELECT",
+            refused=True,
         )
     if len(statements) > 1:
         raise QueryFailedError(
             None,
             f"it holds {len(statements)} statements; give one at a time (only the last "
             "one's rows would be shown)",
+            refused=True,
         )
 
 
@@ -126,7 +128,9 @@ def _refuse_unless_read_only(con: Any, statements: list[Any]) -> None:
                 raise QueryRefusedError(_first_word(text))
             _refuse_unless_read_only(con, con.extract_statements(explained))
         elif statement.type != duckdb.StatementType.SELECT:
-            raise QueryRefusedError(_first_word(text))
+            word = _first_word(text)
+            # WITH … INSERT is named by what it does, not by its WITH.
+            raise QueryRefusedError(statement.type.name if word == "WITH" else word)
 
 
 def _first_word(text: str) -> str:

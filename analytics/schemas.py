@@ -22,7 +22,9 @@ TEXT = pa.large_string()
 # such value broke every query of the dataset).
 TS_MIN_MS = 0
 TS_MAX_MS = 4_102_444_800_000
-TS_RANGE = f"accepted: {TS_MIN_MS} to {TS_MAX_MS} ms since the epoch, 1970 to 2100"
+TS_RANGE = (
+    f"accepted: {TS_MIN_MS} to {TS_MAX_MS - 1} ms since the epoch, 1970-01-01 up to 2100-01-01"
+)
 
 
 def ms_out_of_range(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

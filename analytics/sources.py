@@ -149,7 +149,7 @@ def discover(paths: Iterable[Path]) -> Found:
         except OSError as error:
             skipped.append(Skipped(str(path), f"cannot read it ({error.strerror or error})"))
     for item in skipped:
-        logger.warning("%s: %s", item.path, item.reason)
+        logger.info("%s: %s", item.path, item.reason)
     return Found(sources, skipped)
 
 
@@ -254,7 +254,7 @@ def read_batches(sources: list[SourceFile], chunk_bytes: int) -> Generator[Batch
 
 def _unreadable(batch: Batch, source: SourceFile, error: OSError) -> None:
     skipped = Skipped(str(source.path), f"cannot read it ({error.strerror or error})")
-    logger.warning("%s: %s", skipped.path, skipped.reason)
+    logger.info("%s: %s", skipped.path, skipped.reason)
     batch.quarantined.append(skipped.quarantined())
 
 

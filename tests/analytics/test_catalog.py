@@ -67,16 +67,21 @@ def test_an_ingest_replaces_the_catalog_while_a_reader_holds_the_old_one_open(
 def test_a_failed_catalog_build_leaves_the_old_catalog_as_it_was(
     tmp_path: Path, data_dir: Path, query: Query
 ) -> None:
+    from analytics import Dataset, refresh_catalog
+
     ingest([write_jsonl(tmp_path / "a.jsonl", run_events("r1"))], data_dir)
+    ingest([write_jsonl(tmp_path / "b.jsonl", run_events("r2"))], data_dir, refresh=False)
     catalog = data_dir / "catalog.duckdb"
     old = catalog.read_bytes()
-    (data_dir / "prices.csv").write_text("model,input_usd_per_mtok\n")  # a bad prices file
-    with pytest.raises(PricesFileError):
-        ingest([write_jsonl(tmp_path / "b.jsonl", run_events("r2"))], data_dir)
+    bad = tmp_path / "prices.csv"
+    bad.write_text("model,input_usd_per_mtok\n")  # a prices file without its columns
+    dataset = Dataset(data_dir)
+    with dataset.locked(), pytest.raises(PricesFileError):
+        refresh_catalog(dataset, bad)
     assert catalog.read_bytes() == old
     assert sorted(p.name for p in data_dir.iterdir() if "catalog" in p.name) == ["catalog.duckdb"]
-    (data_dir / "prices.csv").unlink()
-    ingest([], data_dir)
+    assert query("SELECT count(*) AS n FROM runs") == [{"n": 1}]
+    ingest([], data_dir)  # what the failed build left to do is still to do
     assert query("SELECT count(*) AS n FROM runs") == [{"n": 2}]
 
 

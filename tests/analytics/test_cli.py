@@ -181,6 +181,7 @@ def test_ad_hoc_sql_that_would_write_or_change_anything_is_refused_naming_it(
         "CREATE VIEW v AS SELECT 1": "CREATE",
         "CREATE TEMP TABLE t AS SELECT 1": "CREATE",
         "DROP VIEW runs": "DROP",
+        "WITH a AS (SELECT 1) INSERT INTO prices SELECT 'x', 1, 1, 1": "INSERT",
         "INSTALL httpfs": "INSTALL",
         "LOAD json": "LOAD",
         "SET enable_external_access = true": "SET",
@@ -219,7 +220,7 @@ def test_ad_hoc_sql_is_one_statement(tmp_path: Path) -> None:
         assert "holds no SQL statement" in result.stderr and "internal" not in result.stderr
     several = audit("--data", data, "query", "SELECT 1; SELECT 2")
     assert several.returncode == 2 and several.stdout == ""
-    assert "holds 2 statements; give one at a time" in several.stderr
+    assert "the SQL was refused: it holds 2 statements; give one at a time" in several.stderr
     one = audit("--data", data, "query", "SELECT 1 AS n;", "--format", "csv", "-v")
     assert (one.returncode, one.stdout) == (0, "n\n1\n")
 

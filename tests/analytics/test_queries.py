@@ -200,6 +200,11 @@ HEADER = "model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok
         ),
         (
             "p.json",
+            '[{"model": "claude-x", "input_usd_per_mtok": null, "output_usd_per_mtok": 1}]',
+            "p.json: item 1 (model 'claude-x'): input_usd_per_mtok is null, not a number;",
+        ),
+        (
+            "p.json",
             '[{"model": "claude-x", "input_usd_per_mtok": 3, "output_usd_per_mtok": 15, '
             '"cached_input_usd_per_mtok": 0.3, "output_usd": 1}]',
             "p.json: item 1 (model 'claude-x'): unknown key 'output_usd' "
@@ -215,7 +220,7 @@ HEADER = "model,input_usd_per_mtok,output_usd_per_mtok,cached_input_usd_per_mtok
             "p.json",
             '[{"model": "claude-x", "input_usd_per_mtok": true, "output_usd_per_mtok": 15, '
             '"cached_input_usd_per_mtok": 0.3}]',
-            "p.json: item 1 (model 'claude-x'): input_usd_per_mtok is True, not a number;",
+            "p.json: item 1 (model 'claude-x'): input_usd_per_mtok is true, not a number;",
         ),
         ("p.json", '[{"model": "claude-x",', "p.json: invalid JSON at line 1 column"),
         ("p.json", '{"model": "x"}', "p.json: not a JSON list of objects"),
