@@ -353,8 +353,11 @@ def _copy(con: Any, sql: str, folder: Path, part: str) -> None:
     os.replace(tmp, path)
 
 
-def open_catalog(dataset: Dataset, prices: Path | None = None) -> Any:
-    """A read-only connection to the catalog (several readers may share the file)."""
+def open_catalog(dataset: Dataset | Path | str, prices: Path | None = None) -> Any:
+    """A read-only connection to the catalog of a dataset (or of the dataset folder given);
+    several readers may share the file."""
+    if not isinstance(dataset, Dataset):
+        dataset = Dataset(dataset)
     dataset.check_path()
     check_readable(dataset)
     if not dataset.catalog_path.exists():

@@ -49,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data",
-        type=Path,
+        type=_folder,
         default=None,
         help=f"dataset folder (default: ${DATA_ENV}, else ./.data/audit)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     # --data and -v may also follow the command (`perstack-audit query NAME --data D -v`).
     data = argparse.ArgumentParser(add_help=False)
-    data.add_argument("--data", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    data.add_argument("--data", type=_folder, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     data.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
@@ -180,6 +180,13 @@ def _ingest(dataset: Dataset, paths: list[Path], user: str | None, *, data_given
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+def _folder(text: str) -> Path:
+    # Path("") is the working directory: an unset shell variable would make it the dataset.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give the dataset's folder")
+    return Path(text)
 
 
 def _query(

@@ -102,15 +102,18 @@ _GLOB_CHARS = frozenset("*?[]{}")
 class Dataset:
     """A dataset folder; create it with ``Dataset(root)``, nothing is written until asked."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
 
     def check_path(self) -> None:
         """DatasetPathError when the path is a file, or one DuckDB would misread: a folder
         named ``key=value`` becomes a column of every table (hive partitioning), and glob
         characters make the tables' file patterns match nothing."""
-        if self.root.exists() and not self.root.is_dir():
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if existing == self.root and not existing.is_dir():
             raise DatasetPathError(str(self.root))
+        if not existing.is_dir():
+            raise DatasetPathError(str(self.root), f"{existing} is a file, not a folder")
         for part in self.root.parts:
             if "=" in part:
                 why = f"a folder named with '=' ({part!r}) would be read as a partition column"

@@ -65,8 +65,8 @@ class IngestReport:
 
 
 def ingest(
-    paths: Iterable[Path],
-    root: Path,
+    paths: Iterable[Path | str],
+    root: Path | str,
     *,
     user: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -81,7 +81,7 @@ def ingest(
         # written, leaving the summaries behind them: refuse before writing anything.
         read_prices(resolve_prices(dataset, None))
     report = IngestReport()
-    found = discover(paths)
+    found = discover(Path(p) for p in paths)
     sources = found.sources
     report.skipped = [f"{s.path}: {s.reason}" for s in found.skipped]
     with dataset.locked():

@@ -359,3 +359,33 @@ def test_files_and_folders_passed_over_are_named_in_the_ingest_output(tmp_path: 
     assert f"perstack-audit: skipped {metrics}" in result.stderr
     assert f"perstack-audit: skipped {nothing}" in result.stderr
     assert "quarantined" not in result.stderr  # passed over on purpose, not a failure
+
+
+def test_an_empty_data_option_or_one_under_a_file_is_refused_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    stream = write_jsonl(tmp_path / "in" / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    work = tmp_path / "work"
+    work.mkdir()
+    # An unset shell variable: `--data "$AUDIT"` would have made the working folder a dataset.
+    empty = audit("--data", "", "ingest", str(stream), cwd=work)
+    assert empty.returncode == 2 and "--data: is empty" in empty.stderr
+    assert list(work.iterdir()) == []
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    under = audit("--data", str(afile / "sub"), "ingest", str(stream))
+    assert under.returncode == 2, under.stderr
+    assert f"{afile} is a file, not a folder" in under.stderr and "Errno" not in under.stderr
+
+
+def test_the_python_api_takes_paths_as_text(tmp_path: Path) -> None:
+    from analytics import ingest, open_catalog, run
+
+    stream = write_jsonl(tmp_path / "s.jsonl", RunBuilder(job="j", run="r").start().events)
+    report = ingest([str(stream)], str(tmp_path / "data"))
+    assert report.rows["events"] == 2
+    con = open_catalog(str(tmp_path / "data"))
+    try:
+        assert run(con, "SELECT count(*) FROM events").rows == [(2,)]
+    finally:
+        con.close()
