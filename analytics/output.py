@@ -30,6 +30,11 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, dt.datetime):
         return _iso(value)
+    if isinstance(value, (dict, list, tuple)):
+        # Structs, maps and lists as JSON text, not Python's repr of them.
+        return json.dumps(_finite(value), default=_json_default, allow_nan=False)
+    if isinstance(value, bytes):
+        return value.hex()
     if isinstance(value, float):
         return f"{value:.6g}" if abs(value) < 1e15 else str(value)
     return str(value)

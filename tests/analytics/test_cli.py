@@ -71,6 +71,16 @@ def test_ingest_then_query_in_every_format(tmp_path: Path) -> None:
     assert odd.returncode == 0, odd.stderr
     strict = json.loads(odd.stdout, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert strict == {"n": None, "i": None, "l": [1.5, None], "b": "aa"}
+    nested = audit(
+        "--data",
+        data,
+        "query",
+        "SELECT {'a': 1, 'b': [TIMESTAMPTZ '2024-01-02 03:04:05.678+00']} AS s, "
+        "'\\xAA'::BLOB AS b",
+        "--format",
+        "csv",
+    )
+    assert nested.stdout == 's,b\n"{""a"": 1, ""b"": [""2024-01-02T03:04:05.678Z""]}",aa\n'
     table = audit("--data", data, "query", "tool_stats")
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split()[:3] == ["skill_name", "tool_name", "calls"]
