@@ -15,18 +15,29 @@ CREATE OR REPLACE VIEW checkpoint_versions AS SELECT * FROM @checkpoints@;
 -- newline may be an event still being written (its reason begins as sources.UNTERMINATED
 -- says); once the grown file is read again and that line ingested whole (the quarantined
 -- text a strict prefix of the event's, but for the U+FFFD standing for the bytes of a
--- character cut in two), its row is no longer shown. Only those rows are joined to the
--- events, which read just the row groups that can hold their lines.
--- TODO(#7): if that event was stored before from another file (the run's event file),
--- nothing is stored at the line and the row stays.
+-- character cut in two), its row is no longer shown. Nor is it once the event its text
+-- names by a whole "id" is stored from elsewhere (the run's event file): the line then
+-- adds nothing, as a copy, and nothing of it is lost. Only those rows are joined to the
+-- events, which read just the row groups that can hold their lines or ids.
+-- TODO(#7): a line cut before its "id" whose event is stored from elsewhere stays: once
+-- whole it is dropped as a copy, so nothing is stored at its line either.
 CREATE OR REPLACE VIEW quarantine AS
-WITH completed AS (
+WITH unfinished AS (
+    SELECT source_file, line_number, raw_hash, raw,
+        regexp_extract(raw, '"id"\s*:\s*"([^"\\]+)"', 1) AS named_id
+    FROM @quarantine@
+    WHERE starts_with(reason, 'last line without a newline')
+),
+completed AS (
     SELECT q.source_file, q.line_number, q.raw_hash
-    FROM @quarantine@ AS q
+    FROM unfinished AS q
     JOIN events AS e ON e.source_file = q.source_file AND e.source_line = q.line_number
-    WHERE starts_with(q.reason, 'last line without a newline')
-      AND length(e.raw) > length(rtrim(q.raw, chr(65533)))
+    WHERE length(e.raw) > length(rtrim(q.raw, chr(65533)))
       AND starts_with(e.raw, rtrim(q.raw, chr(65533)))
+    UNION
+    SELECT q.source_file, q.line_number, q.raw_hash
+    FROM unfinished AS q
+    SEMI JOIN events AS e ON e.event_id = q.named_id
 )
 SELECT q.* FROM @quarantine@ AS q
 ANTI JOIN completed AS c

@@ -148,6 +148,23 @@ def test_a_last_line_read_half_written_leaves_quarantine_once_ingested_whole(
     assert query("SELECT count(*) AS n FROM events") == [{"n": len(run)}]
 
 
+def test_a_half_written_last_line_whose_event_is_stored_from_its_event_file_leaves_quarantine(
+    tmp_path: Path, data_dir: Path, query: Query
+) -> None:
+    events = one_run().events
+    whole = json.dumps(events[-1])
+    cut = whole[: whole.index('"id"') + len(events[-1]["id"]) + 10]  # past its whole id
+    stream = write_jsonl(tmp_path / "stdout.jsonl", events[:-1], extra=cut)
+    ingest([stream], data_dir)
+    assert query("SELECT line_number FROM quarantine") == [{"line_number": len(events)}]
+    runs_dir = tmp_path / "ws" / "perstack" / "jobs" / "j1" / "runs" / "r1"
+    runs_dir.mkdir(parents=True)
+    (runs_dir / "event-9-completeRun.json").write_text(whole)
+    ingest([tmp_path / "ws"], data_dir)
+    assert query("SELECT count(*) AS n FROM quarantine") == [{"n": 0}]
+    assert query("SELECT count(*) AS n FROM events") == [{"n": len(events)}]
+
+
 def test_same_event_from_stdout_and_workspace_file_lands_once(
     tmp_path: Path, data_dir: Path, query: Query
 ) -> None:
