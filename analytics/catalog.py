@@ -119,7 +119,7 @@ def refresh_catalog(
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
 
 
-def _build(con: Any, dataset: Dataset, touched: Touched | None, prices: list[Price]) -> None:
+def _build(con: Any, dataset: Dataset, touched: Touched, prices: list[Price]) -> None:
     con.execute(QUIET)
     _prepare(con)
     # Each view reads the footers of its tables' files when it is created: cached, the
@@ -129,22 +129,18 @@ def _build(con: Any, dataset: Dataset, touched: Touched | None, prices: list[Pri
     for statement in _view_statements(dataset):
         con.execute(statement)
     folders = {s.name: dataset.root / "summaries" / s.name for s in SUMMARIES}
-    whole = {
-        name: not _complete(folder) or (touched is not None and touched.full)
-        for name, folder in folders.items()
-    }
+    whole = {name: touched.full or not _complete(folder) for name, folder in folders.items()}
     fresh = {}
-    if touched is not None and not touched.empty and not all(whole.values()):
+    if not touched.empty and not all(whole.values()):
         fresh = _touched_rows(con, dataset, touched)
     for summary in SUMMARIES:
         folder = folders[summary.name]
         if whole[summary.name]:
             _write_snapshot(con, summary, folder)
-        elif summary.name in fresh and touched is not None:
+        elif summary.name in fresh:
             # A part is read, then replaced under the same name: no footer from a cache.
             con.execute("SET parquet_metadata_cache = false")
-            keys = touched.runs if summary.touched == "runs" else touched.calls
-            _update_snapshot(con, summary, folder, keys, fresh[summary.name])
+            _update_snapshot(con, summary, folder, fresh[summary.name])
         glob = _quote(str(folder / "part-*.parquet"))
         con.execute(f"CREATE OR REPLACE VIEW {summary.name} AS SELECT * FROM read_parquet({glob})")
     _create_prices(con, prices, temporary=False)
@@ -301,39 +297,33 @@ def _view_name(statement: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _update_snapshot(
-    con: Any, summary: Summary, folder: Path, keys: list[str], fresh: pa.Table
-) -> None:
-    """Replace the rows of the touched ``keys`` and of the keys in ``fresh`` by the
-    ``fresh`` rows, rewriting only the parts that hold them (each keeping its other rows)."""
+def _update_snapshot(con: Any, summary: Summary, folder: Path, fresh: pa.Table) -> None:
+    """Replace the rows of every key in ``fresh`` by its ``fresh`` rows, rewriting only
+    the parts that hold them (each keeping its other rows).
+
+    Rows are only ever added to the events, so a key stored before that the ingest
+    touched has fresh rows, in the part it was stored in: the touched keys themselves
+    need no list of their own.
+    """
     con.register("fresh_rows", fresh)
-    con.register("touched_keys", pa.table({"k": pa.array(keys, pa.string())}))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE fresh_ AS SELECT *, {_part_of(summary)} AS part_ "
-        "FROM fresh_rows"
-    )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE replaced_ AS SELECT k FROM touched_keys "
-        f"UNION SELECT {summary.key} FROM fresh_"
+        f"CREATE OR REPLACE TEMP TABLE fresh_ AS SELECT *, {_part_of(summary)} AS part_, "
+        f"{summary.key} AS key_ FROM fresh_rows"
     )
     con.unregister("fresh_rows")
-    con.unregister("touched_keys")
-    # Rows are only ever added to the events, so every key stored before has fresh rows,
-    # in the part it was stored in.
     parts = [row[0] for row in con.execute("SELECT DISTINCT part_ FROM fresh_").fetchall()]
     for part in sorted(parts):
         old = _quote(str(folder / f"part-{part}.parquet"))
         _copy(
             con,
-            f"SELECT * FROM read_parquet({old}) WHERE {summary.key} IS NULL "
-            f"OR {summary.key} NOT IN (SELECT k FROM replaced_ WHERE k IS NOT NULL) "
+            f"SELECT * FROM read_parquet({old}) WHERE {summary.key} IS NULL OR {summary.key} "
+            "NOT IN (SELECT key_ FROM fresh_ WHERE key_ IS NOT NULL) "
             f"UNION ALL BY NAME "
-            f"SELECT * EXCLUDE (part_) FROM fresh_ WHERE part_ = '{part}'",
+            f"SELECT * EXCLUDE (part_, key_) FROM fresh_ WHERE part_ = '{part}'",
             folder,
             part,
         )
     con.execute("DROP TABLE fresh_")
-    con.execute("DROP TABLE replaced_")
 
 
 def _in_list(texts: list[str]) -> str:

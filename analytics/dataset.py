@@ -357,8 +357,13 @@ def save_touched(dataset: Dataset, touched: Touched) -> None:
     if touched.empty:
         path.unlink(missing_ok=True)
         return
-    data = {"full": touched.full, "runs": touched.runs, "calls": touched.calls}
-    write_atomic(path, json.dumps(data | {"jobs": touched.jobs}).encode())
+    data = {
+        "full": touched.full,
+        "runs": touched.runs,
+        "calls": touched.calls,
+        "jobs": touched.jobs,
+    }
+    write_atomic(path, json.dumps(data).encode())
 
 
 def new_batch_id() -> str:

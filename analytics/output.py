@@ -30,9 +30,9 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, dt.datetime):
         return _iso(value)
+    # Structs, maps and lists as JSON text, bytes as hex: not Python's repr of them.
     if isinstance(value, (dict, list, tuple)):
-        # Structs, maps and lists as JSON text, not Python's repr of them.
-        return json.dumps(_finite(value), default=_json_default, allow_nan=False)
+        return _json_text(value)
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, float):
@@ -76,15 +76,12 @@ def _csv(result: QueryResult) -> str:
 
 
 def _json(result: QueryResult) -> str:
-    lines = [
-        json.dumps(
-            {c: _finite(v) for c, v in zip(result.columns, row, strict=True)},
-            default=_json_default,
-            allow_nan=False,
-        )
-        for row in result.rows
-    ]
+    lines = [_json_text(dict(zip(result.columns, row, strict=True))) for row in result.rows]
     return "".join(line + "\n" for line in lines)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(_finite(value), default=_json_default, allow_nan=False)
 
 
 def _finite(value: Any) -> Any:
